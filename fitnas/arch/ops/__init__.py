@@ -1,0 +1,20 @@
+"""The op catalogue: every kind of node an :class:`~fitnas.arch.ArchGraph` may hold."""
+
+from __future__ import annotations
+
+from . import conv, elementwise, pool, structural
+from ._base import Attrs, OpSpec, Shape, create_op, list_ops, numel, register_op
+
+__all__ = [
+    "Attrs",
+    "OpSpec",
+    "Shape",
+    "conv",
+    "create_op",
+    "elementwise",
+    "list_ops",
+    "numel",
+    "pool",
+    "register_op",
+    "structural",
+]

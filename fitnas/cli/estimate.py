@@ -1,0 +1,100 @@
+"""``fitnas estimate MODEL``: parameters, MACs and exact memory of a network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..costs import DTYPE_BYTES, estimate, lifetime_table
+from ..errors import FitnasError
+from ..modelspec import load_graph, model_forms
+from ..units import format_bytes, format_count, parse_shape
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "estimate",
+        help="parameters, MACs and exact peak memory of a model",
+        description="Analytic costs of MODEL: parameters, MACs (conv and linear, bias not "
+        "counted), the peak of live activation bytes under the data-lifetime model (MemNAS), "
+        "Chan's ping-pong memory and total memory. MODEL: " + model_forms(),
+    )
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--input", metavar="SHAPE", help="input shape, batch first, e.g. 1x3x224x224")
+    p.add_argument("--classes", type=int, help="number of classes (search-space models)")
+    p.add_argument("--dtype", default="fp32", help="fp32, fp16 or int8 (default fp32)")
+    p.add_argument("--no-inplace", action="store_true",
+                   help="every op allocates its output (no in-place reuse of dead buffers)")
+    p.add_argument("--count-bias", action="store_true",
+                   help="count one MAC per output of a layer with bias (paper 002 eq. 7-8)")
+    p.add_argument("--table", action="store_true",
+                   help="print the lifetime table (one column per step, as MemNAS Table 1)")
+    p.add_argument("--plot", metavar="FILE.png", help="write a chart of the bytes alive per step")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dtype not in DTYPE_BYTES:
+        raise FitnasError(f"unknown --dtype {args.dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
+    shape = parse_shape(args.input) if args.input else None
+    if args.classes is not None and args.classes < 2:
+        raise FitnasError(f"--classes must be at least 2, got {args.classes}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise FitnasError(f"--plot needs a .png file name, got {args.plot!r}")
+    loaded = load_graph(args.model, shape, args.classes)
+    graph = loaded.graph
+    table = lifetime_table(graph, dtype=args.dtype, inplace=not args.no_inplace)
+    result = estimate(graph, args.dtype, not args.no_inplace, args.count_bias, table=table)
+    if args.plot:
+        from ..report.lifetime import plot_lifetime
+
+        plot_lifetime(table, args.plot, title=loaded.source)
+    if args.json:
+        data = result.to_dict()
+        data["model"] = loaded.source
+        data["inplace"] = not args.no_inplace
+        data["unused_parameters"] = loaded.unused_parameters
+        print(json.dumps(data, indent=2))
+        return 0
+    _print_human(result, loaded, table, args)
+    return 0
+
+
+def _print_human(result: Any, loaded: Any, table: Any, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"{loaded.source}  input {'x'.join(map(str, result.input_shape))}  "
+                    f"{result.dtype}", show_header=True)
+    t.add_column("cost")
+    t.add_column("value", justify="right")
+    t.add_column("exact", justify="right")
+    t.add_row("parameters", format_count(result.params), f"{result.params:,}")
+    t.add_row("parameter memory", format_bytes(result.param_bytes), f"{result.param_bytes:,} B")
+    t.add_row("MACs", format_count(result.macs), f"{result.macs:,}")
+    t.add_row(f"peak activation memory (at {result.peak_node})",
+              format_bytes(result.peak_activation_bytes), f"{result.peak_activation_bytes:,} B")
+    t.add_row("total memory (parameters + peak)", format_bytes(result.total_memory_bytes),
+              f"{result.total_memory_bytes:,} B")
+    t.add_row("Chan's memory (paper 002 eq. 6)", format_bytes(result.chan_memory_bytes),
+              f"{result.chan_memory_bytes:,} B")
+    console.print(t)
+    if result.opaque_nodes:
+        console.print(f"[yellow]{len(result.opaque_nodes)} node(s) use ops fitnas does not know; "
+                      f"their outputs count in memory, their MACs do not: "
+                      f"{', '.join(result.opaque_nodes[:8])}[/yellow]")
+    if loaded.unused_parameters:
+        n = sum(loaded.unused_parameters.values())
+        console.print(f"[yellow]{n:,} parameters in modules the forward pass never runs are not "
+                      f"counted: {', '.join(loaded.unused_parameters)}[/yellow]")
+    if args.table:
+        from ..report.lifetime import lifetime_rich_table
+
+        console.print(lifetime_rich_table(table))
+    if args.plot:
+        console.print(f"lifetime chart written to {args.plot}")

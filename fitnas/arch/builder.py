@@ -212,6 +212,21 @@ class ArchModule(nn.Module):
         """The module of node ``name``."""
         return self.layers[self._keys[name]]
 
+    def load_weights(self, source: nn.Module, source_paths: dict[str, str]) -> None:
+        """Copy weights from the model a graph was traced from (``TraceResult.source_paths``)."""
+        for name, path in source_paths.items():
+            layer = self.layer(name)
+            original = source.get_submodule(path) if not isinstance(layer, _Weight) else None
+            if original is not None:
+                layer.load_state_dict(original.state_dict())
+            else:
+                owner, _, attr = path.rpartition(".")
+                value = getattr(source.get_submodule(owner) if owner else source, attr)
+                weight = layer.weight
+                assert isinstance(weight, Tensor)
+                with torch.no_grad():
+                    weight.copy_(value)
+
     def forward(self, x: Tensor) -> Any:
         return self.execute([x])
 

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ArchError
-from .ops import Shape, create_op, numel
+from .ops import OpSpec, Shape, create_op, numel
 
 __all__ = ["INPUT", "ArchGraph", "Node"]
 
@@ -79,7 +79,11 @@ class ArchGraph:
                 raise ArchError(f"output {o!r} is not a node of the graph")
         self.outputs: tuple[str, ...] = out
         self._shapes: dict[str, Shape] = {INPUT: self.input_shape}
+        self._numel: dict[str, int] = {INPUT: numel(self.input_shape)}
+        self._in_shapes: dict[str, list[Shape]] = {}
         self._params: dict[str, int] = {}
+        self._specs: dict[str, OpSpec] = {}
+        self._consumers: dict[str, list[str]] = {INPUT: []}
         for node in self.nodes:
             spec = create_op(node.op)
             in_shapes = [self._shapes[i] for i in node.inputs]
@@ -88,13 +92,13 @@ class ArchGraph:
             except ArchError as err:
                 raise type(err)(f"node {node.name!r}: {err}") from None
             self._shapes[node.name] = tuple(int(d) for d in shape)
+            self._numel[node.name] = numel(shape)
+            self._in_shapes[node.name] = in_shapes
+            self._specs[node.name] = spec
             self._params[node.name] = spec.params(node.attrs, in_shapes)
-        self._consumers: dict[str, list[str]] = {INPUT: []}
-        for node in self.nodes:
             self._consumers[node.name] = []
-            for i in node.inputs:
-                if node.name not in self._consumers[i]:
-                    self._consumers[i].append(node.name)
+            for i in dict.fromkeys(node.inputs):
+                self._consumers[i].append(node.name)
 
     # ----------------------------------------------------------------- queries
     @property
@@ -116,7 +120,12 @@ class ArchGraph:
             raise ArchError(f"no tensor named {name!r} in the graph") from None
 
     def input_shapes(self, name: str) -> list[Shape]:
-        return [self._shapes[i] for i in self.node(name).inputs]
+        """Shapes of the inputs of node ``name``, in order."""
+        return list(self._in_shapes[name])
+
+    def spec(self, name: str) -> OpSpec:
+        """The catalogue entry of node ``name``'s op."""
+        return self._specs[name]
 
     def consumers(self, name: str) -> tuple[str, ...]:
         """Nodes that read tensor ``name``, in graph order, each once."""
@@ -126,7 +135,8 @@ class ArchGraph:
         return self._params[name]
 
     def numel(self, name: str) -> int:
-        return numel(self._shapes[name])
+        """Number of elements of tensor ``name``."""
+        return self._numel[name]
 
     @property
     def opaque_nodes(self) -> tuple[str, ...]:

@@ -10,6 +10,8 @@ arithmetic such as ``x.size(0)``) carry no data and are listed in ``non_tensor_n
 
 from __future__ import annotations
 
+import contextlib
+import io
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,9 @@ class TraceResult:
     graph: ArchGraph
     opaque_nodes: tuple[str, ...]
     non_tensor_nodes: tuple[str, ...]
+    #: For nodes made from a submodule or a weight of the traced model: its dotted path, so the
+    #: model's weights can be copied into the built module (``ArchModule.load_weights``).
+    source_paths: dict[str, str]
     #: Parameters of modules the traced forward pass never reads (e.g. auxiliary classifiers
     #: that run only in training), by module path; they are not in ``graph``.
     unused_parameters: dict[str, int]
@@ -223,7 +228,7 @@ def _target_name(node: fx.Node, module: nn.Module | None) -> str:
     target = node.target
     if isinstance(target, str):
         return f"Tensor.{target}"
-    return getattr(target, "__qualname__", None) or getattr(target, "__name__", str(target))
+    return str(getattr(target, "__qualname__", None) or getattr(target, "__name__", str(target)))
 
 
 def _tensor_inputs(node: fx.Node, produced: dict[str, str]) -> list[str]:
@@ -246,14 +251,19 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
         ) from None
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     example = torch.zeros(tuple(input_shape), device=device)
+    propagation = _ShapeProp(gm)
     try:
-        with torch.no_grad():
-            ShapeProp(gm).propagate(example)
+        # ShapeProp prints the whole traceback of a failing node itself; keep it for the message
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            propagation.propagate(example)
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        cause = err.__cause__ or err
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        current = propagation.current
+        where = f" at {current.target}" if current is not None else ""
         raise FitnasError(
-            f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: "
-            f"{first}"
+            f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}"
+            f"{where}: {first}"
         ) from None
 
     modules = dict(gm.named_modules())
@@ -262,6 +272,7 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
     opaque: list[str] = []
     non_tensor: list[str] = []
     outputs: list[str] = []
+    paths: dict[str, str] = {}
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if produced:
@@ -281,6 +292,7 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
             nodes.append(Node(node.name, "parameter", (), {
                 "shape": tuple(value.shape), "trainable": isinstance(value, nn.Parameter)}))
             produced[node.name] = node.name
+            paths[node.name] = str(node.target)
             continue
         if module is not None:
             mapped = _map_module(module, node.args)
@@ -293,6 +305,8 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
         ):
             op, attrs, args = mapped
             nodes.append(Node(node.name, op, tuple(produced[a.name] for a in args), attrs))
+            if module is not None:
+                paths[node.name] = str(node.target)
         else:
             params = sum(p.numel() for p in module.parameters()) if module is not None else 0
             nodes.append(Node(node.name, "opaque", tuple(_tensor_inputs(node, produced)), {
@@ -301,7 +315,8 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
             opaque.append(node.name)
         produced[node.name] = node.name
     graph = ArchGraph(tuple(input_shape), nodes, outputs or None, name=name)
-    return TraceResult(graph, tuple(opaque), tuple(non_tensor), _unused_parameters(model, gm))
+    return TraceResult(graph, tuple(opaque), tuple(non_tensor), paths,
+                       _unused_parameters(model, gm))
 
 
 def _unused_parameters(model: nn.Module, gm: fx.GraphModule) -> dict[str, int]:
@@ -320,6 +335,16 @@ def _unused_parameters(model: nn.Module, gm: fx.GraphModule) -> dict[str, int]:
         owner = path.rsplit(".", 1)[0] if "." in path else path
         unused[owner.split(".")[0]] = unused.get(owner.split(".")[0], 0) + param.numel()
     return unused
+
+
+class _ShapeProp(ShapeProp):
+    """ShapeProp that remembers the node it is running, to name it when a shape fails."""
+
+    current: fx.Node | None = None
+
+    def run_node(self, n: fx.Node) -> Any:
+        self.current = n
+        return super().run_node(n)
 
 
 def _fetch_attr(gm: fx.GraphModule, target: str) -> torch.Tensor:

@@ -13,7 +13,7 @@ are not layers. ``|x_l|`` sums a layer's activation inputs (an add or a concat r
 
 from __future__ import annotations
 
-from ..arch import ArchGraph, create_op
+from ..arch import INPUT, ArchGraph
 from .counts import count_params
 from .dtypes import bytes_per_element
 
@@ -23,16 +23,19 @@ __all__ = ["chan_memory_bytes", "largest_layer_io"]
 def largest_layer_io(graph: ArchGraph) -> int:
     """``max_l (|x_l| + |y_l|)`` in elements over the layers of the graph."""
     best = 0
+    numel, spec = graph.numel, graph.spec
     for node in graph.nodes:
-        spec = create_op(node.op)
-        if spec.alias or not spec.activation:
+        node_spec = spec(node.name)
+        if node_spec.alias or not node_spec.activation:
             continue
-        x = sum(
-            graph.numel(i)
-            for i in dict.fromkeys(node.inputs)
-            if i == "input" or create_op(graph.node(i).op).activation
-        )
-        best = max(best, x + graph.numel(node.name))
+        inputs = node.inputs
+        if len(inputs) == 1:
+            x = numel(inputs[0]) if inputs[0] == INPUT or spec(inputs[0]).activation else 0
+        else:
+            x = sum(numel(i) for i in set(inputs) if i == INPUT or spec(i).activation)
+        total = x + numel(node.name)
+        if total > best:
+            best = total
     return best
 
 

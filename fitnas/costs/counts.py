@@ -14,10 +14,12 @@ Conventions (DESIGN.md, convention 8):
 
 from __future__ import annotations
 
-from ..arch import ArchGraph, create_op
+from ..arch import ArchGraph, OpSpec
 from .dtypes import bytes_per_element
 
 __all__ = ["count_macs", "count_params", "macs_per_node", "param_bytes"]
+
+_NO_MACS = OpSpec.macs
 
 
 def count_params(graph: ArchGraph) -> int:
@@ -34,10 +36,13 @@ def macs_per_node(graph: ArchGraph, count_bias: bool = False) -> dict[str, int]:
     """MACs of each node (zero for nodes other than convolutions and linear layers)."""
     out = {}
     for node in graph.nodes:
-        spec = create_op(node.op)
-        out[node.name] = spec.macs(
-            node.attrs, graph.input_shapes(node.name), graph.shape(node.name), count_bias
-        )
+        spec = graph.spec(node.name)
+        if type(spec).macs is _NO_MACS:
+            out[node.name] = 0
+        else:
+            out[node.name] = spec.macs(
+                node.attrs, graph.input_shapes(node.name), graph.shape(node.name), count_bias
+            )
     return out
 
 

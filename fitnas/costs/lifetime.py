@@ -28,12 +28,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..arch import INPUT, ArchGraph, check_order, create_op
+from ..arch import INPUT, ArchGraph, OpSpec, check_order
 from ..arch.ops import numel
 from .dtypes import bytes_per_element
 
 __all__ = ["Buffer", "BufferPlan", "LifetimeTable", "lifetime_table", "peak_activation_bytes",
            "plan_buffers"]
+
+
+_NO_WORKSPACE = OpSpec.workspace
 
 
 @dataclass(frozen=True)
@@ -85,60 +88,63 @@ def plan_buffers(
     if order != graph.order:
         check_order(graph, order)
     steps = (INPUT, *order)
-    step_of = {name: k for k, name in enumerate(steps)}
     end = len(steps) - 1
-    last_read: dict[str, int] = {}
-    for name in steps:
-        readers = [step_of[c] for c in graph.consumers(name)]
-        last_read[name] = end if name in graph.outputs else max(readers, default=step_of[name])
+    outputs = set(graph.outputs)
+    node_of, spec_of, shape_of, numel_of = graph.node, graph.spec, graph.shape, graph.numel
+    last_read: dict[str, int] = {INPUT: 0}
+    for step, name in enumerate(order, start=1):
+        last_read[name] = step
+        for src in node_of(name).inputs:
+            last_read[src] = step  # steps increase, so the last write is the last reader
+    for name in outputs:
+        last_read[name] = end
 
     members: list[list[str]] = [[INPUT]]
     sizes: list[int] = [graph.numel(INPUT)]
     births: list[int] = [0]
-    buffer_of: dict[str, int] = {INPUT: 0}
+    deaths: list[int] = [last_read[INPUT]]
+    pinned: list[bool] = [True]  # the caller's input, weights and outputs are never overwritten
     weights: set[int] = set()
-    outputs = set(graph.outputs)
+    buffer_of: dict[str, int] = {INPUT: 0}
     inplace_operand: dict[str, int] = {}
     workspace = [0] * len(steps)
 
     for step, name in enumerate(order, start=1):
-        node = graph.node(name)
-        spec = create_op(node.op)
-        in_shapes = graph.input_shapes(name)
-        workspace[step] = sum(numel(s) for s in spec.workspace(node.attrs, in_shapes))
+        node = node_of(name)
+        spec = spec_of(name)
+        if type(spec).workspace is not _NO_WORKSPACE:
+            shapes = spec.workspace(node.attrs, graph.input_shapes(name))
+            workspace[step] = sum(numel(s) for s in shapes)
         target: int | None = None
         if spec.alias:
             target = buffer_of[node.inputs[0]]
         elif spec.inplace and inplace:
+            out_shape = shape_of(name)
             for k, src in enumerate(node.inputs):
                 b = buffer_of[src]
-                if (
-                    b != 0
-                    and b not in weights
-                    and graph.shape(src) == graph.shape(name)
-                    and all(last_read[t] <= step and t not in outputs for t in members[b])
-                ):
+                # no later step reads any tensor of this buffer (its death is this step)
+                if not pinned[b] and deaths[b] <= step and shape_of(src) == out_shape:
                     target = b
                     inplace_operand[name] = k
                     break
         if target is None:
             target = len(members)
             members.append([])
-            sizes.append(graph.numel(name))
+            sizes.append(numel_of(name) if spec.activation else 0)
             births.append(step)
+            deaths.append(step)
+            pinned.append(not spec.activation)
             if not spec.activation:
                 weights.add(target)
         members[target].append(name)
         buffer_of[name] = target
+        if last_read[name] > deaths[target]:
+            deaths[target] = last_read[name]
+        if name in outputs:
+            pinned[target] = True
 
     buffers = tuple(
-        Buffer(
-            index=b,
-            tensors=tuple(ts),
-            elements=0 if b in weights else sizes[b],
-            birth=births[b],
-            death=max(last_read[t] for t in ts),
-        )
+        Buffer(index=b, tensors=tuple(ts), elements=sizes[b], birth=births[b], death=deaths[b])
         for b, ts in enumerate(members)
     )
     return BufferPlan(steps, inplace, buffers, buffer_of, inplace_operand, last_read,

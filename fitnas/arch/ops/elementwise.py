@@ -38,10 +38,11 @@ class _Activation(OpSpec):
 
 
 def _activation(op_name: str, text: str) -> type[OpSpec]:
-    return type(op_name.title(), (_Activation,), {"name": op_name, "summary": text})
+    cls: type[OpSpec] = type(op_name.title(), (_Activation,), {"name": op_name, "summary": text})
+    return cls
 
 
-ACTIVATIONS = tuple(
+ACTIVATIONS: tuple[type[OpSpec], ...] = tuple(
     _activation(n, t)
     for n, t in (
         ("relu", "ReLU"),
@@ -95,5 +96,6 @@ class Mul(_Binary):
     summary = "element-wise product of two or more inputs (broadcasting)"
 
 
-for _spec in (*ACTIVATIONS, BatchNorm, Add, Mul):
+_SPECS: tuple[type[OpSpec], ...] = (*ACTIVATIONS, BatchNorm, Add, Mul)
+for _spec in _SPECS:
     register_op(_spec)

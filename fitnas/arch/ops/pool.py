@@ -8,7 +8,7 @@ window that would start in the right padding is dropped). Pools have no paramete
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ...errors import ArchError
 from ._base import Attrs, OpSpec, Shape, pair, register_op
@@ -28,7 +28,7 @@ def pool_out_size(
 
 
 class _WindowPool(OpSpec):
-    defaults: dict[str, Any] = {
+    defaults: ClassVar[dict[str, Any]] = {
         "kernel": OpSpec.REQUIRED,
         "stride": None,
         "padding": 0,

@@ -76,6 +76,8 @@ def load_graph(
     spec: str, input_shape: Sequence[int] | None = None, classes: int | None = None
 ) -> LoadedModel:
     """The :class:`ArchGraph` of a MODEL, on ``input_shape`` when given."""
+    from . import spaces  # noqa: F401  (registers the SPACE:ENCODING forms)
+
     shape = tuple(input_shape) if input_shape is not None else None
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in _SOURCES:

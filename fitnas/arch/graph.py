@@ -72,6 +72,7 @@ class ArchGraph:
         if not raw:
             raise ArchError("an architecture graph needs at least one node")
         self.nodes: tuple[Node, ...] = _topological(_normalized(raw))
+        self._order = tuple(n.name for n in self.nodes)
         self._by_name = {n.name: n for n in self.nodes}
         out = tuple(outputs) if outputs else (self.nodes[-1].name,)
         for o in out:
@@ -104,7 +105,7 @@ class ArchGraph:
     @property
     def order(self) -> tuple[str, ...]:
         """Node names in the graph's execution order."""
-        return tuple(n.name for n in self.nodes)
+        return self._order
 
     def node(self, name: str) -> Node:
         try:
@@ -132,7 +133,12 @@ class ArchGraph:
         return tuple(self._consumers[name])
 
     def node_params(self, name: str) -> int:
+        """Trainable parameters of node ``name``."""
         return self._params[name]
+
+    def total_params(self) -> int:
+        """Trainable parameters of all nodes."""
+        return sum(self._params.values())
 
     def numel(self, name: str) -> int:
         """Number of elements of tensor ``name``."""

@@ -19,8 +19,9 @@ from ..errors import FitnasError
 
 __all__ = ["COMMANDS", "main"]
 
-#: Modules of ``fitnas.cli`` that define sub-commands, in the order ``--help`` lists them.
-COMMANDS = ["estimate"]
+#: Modules of ``fitnas.cli`` that define sub-commands, in the order ``--help`` lists them
+#: (``search`` also defines ``resume``; ``report`` also defines ``export``).
+COMMANDS = ["estimate", "spaces", "train", "datasets", "devices", "search", "report"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # usage errors (one line, code 2), --help and --version (0)
+        return int(done.code or 0)
     if args.command is None:
         parser.print_help()
         return 2
@@ -51,3 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fitnas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `fitnas estimate ... --json | head`
+        sys.stderr.close()
+        return 0

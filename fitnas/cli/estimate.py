@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..costs import DTYPE_BYTES, estimate, lifetime_table
+from ..costs import DTYPE_BYTES, best_order, estimate, lifetime_table
 from ..errors import FitnasError
 from ..modelspec import load_graph, model_forms
 from ..units import format_bytes, format_count, parse_shape
@@ -33,6 +33,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--table", action="store_true",
                    help="print the lifetime table (one column per step, as MemNAS Table 1)")
     p.add_argument("--plot", metavar="FILE.png", help="write a chart of the bytes alive per step")
+    p.add_argument("--schedule", choices=("default", "best"), default="default",
+                   help="execution order: the graph's own (default) or the memory-optimal "
+                        "order (best: smallest peak of any topological order)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
@@ -47,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
         raise FitnasError(f"--plot needs a .png file name, got {args.plot!r}")
     loaded = load_graph(args.model, shape, args.classes)
     graph = loaded.graph
-    table = lifetime_table(graph, dtype=args.dtype, inplace=not args.no_inplace)
+    schedule = None
+    order = None
+    if args.schedule == "best":
+        schedule = best_order(graph, args.dtype, not args.no_inplace)
+        order = schedule.order
+    table = lifetime_table(graph, order, dtype=args.dtype, inplace=not args.no_inplace)
     result = estimate(graph, args.dtype, not args.no_inplace, args.count_bias, table=table)
     if args.plot:
         from ..report.lifetime import plot_lifetime
@@ -58,13 +66,19 @@ def run(args: argparse.Namespace) -> int:
         data["model"] = loaded.source
         data["inplace"] = not args.no_inplace
         data["unused_parameters"] = loaded.unused_parameters
+        if schedule is not None:
+            data["peak_activation_bytes_default_order"] = schedule.default_peak_bytes
+            data["schedule_exact"] = schedule.exact
+            data["schedule"] = list(schedule.order)
         print(json.dumps(data, indent=2))
         return 0
-    _print_human(result, loaded, table, args)
+    _print_human(result, loaded, table, args, schedule)
     return 0
 
 
-def _print_human(result: Any, loaded: Any, table: Any, args: argparse.Namespace) -> None:
+def _print_human(
+    result: Any, loaded: Any, table: Any, args: argparse.Namespace, schedule: Any = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -77,13 +91,27 @@ def _print_human(result: Any, loaded: Any, table: Any, args: argparse.Namespace)
     t.add_row("parameters", format_count(result.params), f"{result.params:,}")
     t.add_row("parameter memory", format_bytes(result.param_bytes), f"{result.param_bytes:,} B")
     t.add_row("MACs", format_count(result.macs), f"{result.macs:,}")
-    t.add_row(f"peak activation memory (at {result.peak_node})",
-              format_bytes(result.peak_activation_bytes), f"{result.peak_activation_bytes:,} B")
+    if schedule is not None:
+        default = schedule.default_peak_bytes
+        t.add_row("peak activation, graph's order", format_bytes(default), f"{default:,} B")
+        t.add_row(f"peak activation, best order (at {result.peak_node})",
+                  format_bytes(result.peak_activation_bytes),
+                  f"{result.peak_activation_bytes:,} B")
+        t.add_row("reduction (graph's / best)", f"{schedule.reduction:.2f}x",
+                  f"{default - result.peak_activation_bytes:,} B less")
+    else:
+        t.add_row(f"peak activation memory (at {result.peak_node})",
+                  format_bytes(result.peak_activation_bytes),
+                  f"{result.peak_activation_bytes:,} B")
     t.add_row("total memory (parameters + peak)", format_bytes(result.total_memory_bytes),
               f"{result.total_memory_bytes:,} B")
     t.add_row("Chan's memory (paper 002 eq. 6)", format_bytes(result.chan_memory_bytes),
               f"{result.chan_memory_bytes:,} B")
     console.print(t)
+    if schedule is not None:
+        console.print("best order: exact (no topological order has a smaller peak)"
+                      if schedule.exact else
+                      "best order: the best found within the time limit, not proven optimal")
     if result.opaque_nodes:
         console.print(f"[yellow]{len(result.opaque_nodes)} node(s) use ops fitnas does not know; "
                       f"their outputs count in memory, their MACs do not: "

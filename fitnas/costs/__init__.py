@@ -15,6 +15,8 @@ from .lifetime import (
     peak_activation_bytes,
     plan_buffers,
 )
+from .memory_plan import MemoryPlan, MemoryPlanError, memory_plan
+from .schedule import Schedule, ScheduleError, best_order
 
 __all__ = [
     "DTYPE_BYTES",
@@ -22,6 +24,11 @@ __all__ = [
     "BufferPlan",
     "Estimate",
     "LifetimeTable",
+    "MemoryPlan",
+    "MemoryPlanError",
+    "Schedule",
+    "ScheduleError",
+    "best_order",
     "bytes_per_element",
     "chan_memory_bytes",
     "count_macs",
@@ -30,6 +37,7 @@ __all__ = [
     "largest_layer_io",
     "lifetime_table",
     "macs_per_node",
+    "memory_plan",
     "param_bytes",
     "peak_activation_bytes",
     "plan_buffers",

@@ -24,7 +24,7 @@ _NO_MACS = OpSpec.macs
 
 def count_params(graph: ArchGraph) -> int:
     """Trainable parameters of the whole graph."""
-    return sum(graph.node_params(n) for n in graph.order)
+    return graph.total_params()
 
 
 def param_bytes(graph: ArchGraph, dtype: str = "fp32") -> int:
@@ -48,4 +48,10 @@ def macs_per_node(graph: ArchGraph, count_bias: bool = False) -> dict[str, int]:
 
 def count_macs(graph: ArchGraph, count_bias: bool = False) -> int:
     """Total MACs of one forward pass over the graph's input batch."""
-    return sum(macs_per_node(graph, count_bias).values())
+    total = 0
+    for node in graph.nodes:
+        spec = graph.spec(node.name)
+        if type(spec).macs is not _NO_MACS:
+            total += spec.macs(node.attrs, graph.input_shapes(node.name), graph.shape(node.name),
+                               count_bias)
+    return total

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..arch import INPUT, ArchGraph, OpSpec, check_order
 from ..arch.ops import numel
@@ -39,11 +40,10 @@ __all__ = ["Buffer", "BufferPlan", "LifetimeTable", "lifetime_table", "peak_acti
 _NO_WORKSPACE = OpSpec.workspace
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     """One allocation: the tensors that share it, its size, and the steps it is alive."""
 
-    index: int
+    number: int
     tensors: tuple[str, ...]
     elements: int
     birth: int
@@ -87,14 +87,17 @@ def plan_buffers(
     order = tuple(order) if order is not None else graph.order
     if order != graph.order:
         check_order(graph, order)
+    else:
+        order = graph.order
     steps = (INPUT, *order)
     end = len(steps) - 1
     outputs = set(graph.outputs)
-    node_of, spec_of, shape_of, numel_of = graph.node, graph.spec, graph.shape, graph.numel
+    spec_of, shape_of, numel_of = graph.spec, graph.shape, graph.numel
+    nodes = graph.nodes if order is graph.order else tuple(graph.node(n) for n in order)
     last_read: dict[str, int] = {INPUT: 0}
-    for step, name in enumerate(order, start=1):
-        last_read[name] = step
-        for src in node_of(name).inputs:
+    for step, node in enumerate(nodes, start=1):
+        last_read[node.name] = step
+        for src in node.inputs:
             last_read[src] = step  # steps increase, so the last write is the last reader
     for name in outputs:
         last_read[name] = end
@@ -109,8 +112,8 @@ def plan_buffers(
     inplace_operand: dict[str, int] = {}
     workspace = [0] * len(steps)
 
-    for step, name in enumerate(order, start=1):
-        node = node_of(name)
+    for step, node in enumerate(nodes, start=1):
+        name = node.name
         spec = spec_of(name)
         if type(spec).workspace is not _NO_WORKSPACE:
             shapes = spec.workspace(node.attrs, graph.input_shapes(name))
@@ -143,10 +146,8 @@ def plan_buffers(
         if name in outputs:
             pinned[target] = True
 
-    buffers = tuple(
-        Buffer(index=b, tensors=tuple(ts), elements=sizes[b], birth=births[b], death=deaths[b])
-        for b, ts in enumerate(members)
-    )
+    buffers = tuple(Buffer(b, tuple(ts), sizes[b], births[b], deaths[b])
+                    for b, ts in enumerate(members))
     return BufferPlan(steps, inplace, buffers, buffer_of, inplace_operand, last_read,
                       tuple(workspace))
 

@@ -1,0 +1,59 @@
+"""The limit flags every command that checks constraints shares (``fitnas search``, ...).
+
+:func:`add_limit_arguments` adds ``--device``, ``--max-peak-mem``, ``--max-param-mem``,
+``--max-total-mem``, ``--max-params``, ``--max-macs``, ``--max-latency-ms``, ``--dtype`` and
+``--schedule`` to a parser; :func:`limits_from_args` turns the parsed flags into
+:class:`~fitnas.constraints.Limits`: the device profile's limits first, then every flag given
+overrides its value. Values stay strings until then, so a bad one raises a
+:class:`~fitnas.constraints.LimitError` (one line, exit code 2) rather than an argparse usage
+message.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._base import LIMIT_NAMES, SCHEDULES, Limits
+
+__all__ = ["add_limit_arguments", "limits_from_args"]
+
+_HELP = {
+    "max_peak_mem": "largest peak of live activation bytes, e.g. 256KB, 320KiB, 1.5MB",
+    "max_param_mem": "largest parameter bytes (weights in flash), e.g. 1MiB",
+    "max_total_mem": "largest parameter bytes + peak activation bytes, e.g. 2MB",
+    "max_params": "largest number of parameters, e.g. 250K",
+    "max_macs": "largest number of multiply-accumulates, e.g. 60M",
+    "max_latency_ms": "largest median latency on this host (onnxruntime, 1 thread), e.g. 5ms",
+}
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser, device_default: str | None = None) -> None:
+    """Add the limit flags to ``parser`` (in an argument group ``limits``)."""
+    group = parser.add_argument_group("limits", "hard limits; a --device profile sets some, "
+                                      "flags override it")
+    group.add_argument("--device", metavar="NAME", default=device_default,
+                       help="a device profile (see `fitnas devices`) or a profile .toml file")
+    for name in LIMIT_NAMES:
+        group.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUE",
+                           default=None, help=_HELP[name])
+    group.add_argument("--dtype", default=None,
+                       help="bytes per element of weights and activations: fp32, fp16 or int8 "
+                            "(default: the device's, else fp32)")
+    group.add_argument("--schedule", default=None, choices=SCHEDULES,
+                       help="execution order the peak assumes: the graph's own (default) or the "
+                            "memory-optimal one (best)")
+
+
+def limits_from_args(args: argparse.Namespace) -> tuple[Limits, Any]:
+    """``(limits, device)`` from flags added by :func:`add_limit_arguments` (``device`` is the
+    loaded :class:`~fitnas.devices.Device`, or ``None`` without ``--device``)."""
+    device = None
+    base = Limits()
+    if getattr(args, "device", None):
+        from ..devices import load_device
+
+        device = load_device(args.device)
+        base = device.limits
+    overrides = {name: getattr(args, name, None) for name in (*LIMIT_NAMES, "dtype", "schedule")}
+    return base.merged(overrides), device

@@ -1,0 +1,89 @@
+"""The evaluator interface: ``evaluate(candidate) -> EvalResult``, which never raises.
+
+DESIGN.md: the Study owns evaluation; an evaluator turns one candidate (an ArchGraph, or an
+encoding its ``decode`` turns into one, or a table key) into an :class:`EvalResult`. A
+candidate that fails (the loss becomes NaN or infinite, an exception, out of memory) gives
+``state == "failed"`` and the reason, so one bad architecture never stops a search.
+Implementations override ``_evaluate``; ``evaluate`` adds the guard and the timing.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..train.trainer import failure_reason
+
+__all__ = ["FAILED", "OK", "EvalResult", "Evaluator"]
+
+OK = "ok"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The outcome of evaluating one candidate. Accuracies are fractions in 0..1.
+
+    Attributes:
+        state: ``"ok"`` or ``"failed"``.
+        reason: why it failed (empty when ok).
+        val_accuracy: validation accuracy (the search objective); ``None`` when failed.
+        test_accuracy: test accuracy, when asked for and available.
+        curve: the learning curve, one dict per point (epoch, step, seconds, lr, train_loss,
+            val_accuracy); empty for a table look-up.
+        seconds: wall time of the evaluation.
+        epochs: epochs trained (0 for a look-up).
+        extra: anything else worth storing (weight inheritance report, table key, budget).
+    """
+
+    state: str
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    curve: tuple[dict[str, Any], ...] = ()
+    seconds: float = 0.0
+    epochs: float = 0.0
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == OK
+
+    @staticmethod
+    def failed(reason: str, seconds: float = 0.0, **extra: Any) -> EvalResult:
+        return EvalResult(FAILED, seconds=seconds, reason=reason, extra=dict(extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["curve"] = [dict(p) for p in self.curve]
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> EvalResult:
+        known = dict(data)
+        known["curve"] = tuple(dict(p) for p in known.get("curve", ()))
+        return EvalResult(**known)
+
+
+class Evaluator(ABC):
+    """Evaluates candidates; subclasses implement ``_evaluate``."""
+
+    name = "evaluator"
+
+    def evaluate(self, candidate: Any, *, parent: Any = None, test: bool = False) -> EvalResult:
+        """Evaluate ``candidate``; never raises (except ``KeyboardInterrupt``)."""
+        start = time.perf_counter()
+        try:
+            return self._evaluate(candidate, parent=parent, test=test)
+        except Exception as err:
+            return EvalResult.failed(failure_reason(err), time.perf_counter() - start)
+
+    @abstractmethod
+    def _evaluate(self, candidate: Any, *, parent: Any, test: bool) -> EvalResult:
+        """Evaluate one candidate; may raise (``evaluate`` turns it into a failure)."""
+
+    @abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, JSON-able, saved with every run."""

@@ -1,0 +1,112 @@
+"""``TrainerEvaluator``: accuracy by training the candidate with :class:`fitnas.train.Trainer`.
+
+With a short ``budget`` it is paper 002's early assessment (section 3.4): the validation
+accuracy after a few epochs stands in for the converged one, and the learning curve is kept
+with the result. ``keep_weights`` remembers the trained weights of the last few candidates
+by fingerprint, so a later child can name its parent by graph and start from its weights
+(paper 000 section 4: trimmed candidates are fine-tuned from the previous model).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import Tensor
+
+from ..arch import ArchGraph
+from ..arch.builder import ArchModule
+from ..data import Dataset, create_dataset
+from ..train import Budget, TrainConfig, Trainer
+from ..train.config import TrainError
+from ._base import FAILED, OK, EvalResult, Evaluator
+
+__all__ = ["TrainerEvaluator"]
+
+
+class TrainerEvaluator(Evaluator):
+    """Train each candidate and report its validation (and optionally test) accuracy.
+
+    Args:
+        data: a :class:`Dataset` or a dataset spec such as ``"digits"``.
+        config: the training settings (``TrainConfig``); default ``TrainConfig()``.
+        budget: how long to train each candidate; default ``config.epochs`` epochs.
+        decode: turns a candidate that is not an ArchGraph (an encoding) into one.
+        keep_weights: how many trained candidates' weights to keep for inheritance.
+        final: train on train plus validation (then only test accuracy is measured).
+    """
+
+    name = "trainer"
+
+    def __init__(
+        self,
+        data: Dataset | str = "digits",
+        config: TrainConfig | None = None,
+        budget: Budget | None = None,
+        decode: Callable[[Any], ArchGraph] | None = None,
+        keep_weights: int = 4,
+        final: bool = False,
+    ) -> None:
+        self.data = create_dataset(data) if isinstance(data, str) else data
+        self.config = config or TrainConfig()
+        self.budget = budget or self.config.budget()
+        self.decode = decode
+        self.keep_weights = keep_weights
+        self.final = final
+        self.trainer = Trainer(self.config)
+        self._weights: OrderedDict[str, tuple[ArchGraph, dict[str, Tensor]]] = OrderedDict()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"data": self.data.name, "data_config": dict(self.data.config),
+                "config": self.config.get_config(), "budget": self.budget.to_dict(),
+                "keep_weights": self.keep_weights, "final": self.final}
+
+    def graph_of(self, candidate: Any) -> ArchGraph:
+        if isinstance(candidate, ArchGraph):
+            return candidate
+        if self.decode is None:
+            raise TrainError(f"cannot train a {type(candidate).__name__}: give an ArchGraph or "
+                             "pass decode= to turn encodings into graphs")
+        return self.decode(candidate)
+
+    def weights_of(self, candidate: Any) -> tuple[ArchGraph, dict[str, Tensor]] | None:
+        """The kept (graph, state_dict) of a trained candidate, if still kept."""
+        return self._weights.get(self.graph_of(candidate).fingerprint())
+
+    def _parent(self, parent: Any) -> Any:
+        if parent is None or isinstance(parent, (ArchModule, Mapping, tuple)):
+            return parent
+        kept = self.weights_of(parent)
+        if kept is None:
+            raise TrainError("the parent's weights are not kept (train it with this evaluator "
+                             "first, or raise keep_weights)")
+        return kept
+
+    def _evaluate(self, candidate: Any, *, parent: Any, test: bool) -> EvalResult:
+        graph = self.graph_of(candidate)
+        result = self.trainer.fit(graph, self.data, budget=self.budget,
+                                  parent=self._parent(parent), test=test or self.final,
+                                  final=self.final)
+        extra: dict[str, Any] = {"budget": self.budget.to_dict(), "steps": result.steps,
+                                 "images": result.images, "train_loss": result.train_loss}
+        if result.inherited is not None:
+            extra["inherited"] = result.inherited.to_dict()
+        if result.ok and result.module is not None and self.keep_weights > 0:
+            state = {k: v.detach().to("cpu", copy=True)
+                     for k, v in result.module.state_dict().items()}
+            self._weights[graph.fingerprint()] = (graph, state)
+            while len(self._weights) > self.keep_weights:
+                self._weights.popitem(last=False)
+        return EvalResult(
+            state=OK if result.ok else FAILED,
+            val_accuracy=result.val_accuracy if result.ok else None,
+            test_accuracy=result.test_accuracy if result.ok else None,
+            curve=tuple(vars(p) for p in result.curve),
+            seconds=result.seconds,
+            epochs=result.epochs,
+            reason=result.reason,
+            extra=extra,
+        )
+
+

@@ -1,0 +1,280 @@
+"""Export a built architecture to ONNX and TorchScript, checked against torch.
+
+Both exports trace :class:`~fitnas.arch.builder.ArchModule` in eval mode under
+``torch.no_grad()``, running its nodes in the execution order given (the memory-optimal order
+of ``fitnas.costs.schedule`` for the model a search returns), so the exported graph lists the
+operations in that order. With ``inplace=True`` (the default) the traced module follows the
+lifetime plan's in-place reuse, as the memory plan counts it; the ONNX exporter turns those
+in-place ops into ordinary ONNX ops, and the TorchScript module replays them, so call it under
+``torch.no_grad()`` (it is an inference artifact) or export with ``inplace=False``.
+
+The ONNX file uses the TorchScript-based exporter (``dynamo=False``: it needs no extra
+package and handles the module's Python-level scheduling) at opset :data:`ONNX_OPSET`, with
+one input named ``input`` of the graph's fixed shape and outputs ``output`` (or ``output0``,
+``output1``, ... for several); its metadata holds the graph's fingerprint, execution order and
+input shape. After writing, each export is loaded back and run on a seeded random input (ONNX
+under onnxruntime on this host); if an output differs from torch by more than
+:data:`TOLERANCE` (absolute), :class:`ExportError` says by how much.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .arch import ArchGraph, check_order
+from .arch.builder import ArchModule, build
+from .errors import FitnasError
+
+__all__ = [
+    "ONNX_OPSET",
+    "TOLERANCE",
+    "ExportError",
+    "check_onnx",
+    "check_torchscript",
+    "export_onnx",
+    "export_torchscript",
+    "onnx_bytes",
+]
+
+#: ONNX opset of exported models (onnxruntime >= 1.12 runs it).
+ONNX_OPSET = 17
+#: Largest absolute difference allowed between an export's outputs and torch's.
+TOLERANCE = 1e-4
+
+
+class ExportError(FitnasError):
+    """An export failed, or its outputs do not match torch's."""
+
+
+class _Runner(nn.Module):
+    """Runs ``module`` in ``order`` (what tracing records)."""
+
+    def __init__(self, module: ArchModule, order: Sequence[str], inplace: bool):
+        super().__init__()
+        self.module = module
+        self.order = tuple(order)
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Any:
+        return self.module.execute([x], self.order, self.inplace)
+
+
+def _prepare(
+    graph: ArchGraph, module: ArchModule | None, order: Sequence[str] | None
+) -> tuple[ArchModule, tuple[str, ...]]:
+    if module is None:
+        module = build(graph)
+    elif not isinstance(module, ArchModule):
+        raise ExportError(f"module must be an ArchModule built from the graph (fitnas.arch.build), "
+                          f"got {type(module).__name__}")
+    elif module.graph.fingerprint() != graph.fingerprint():
+        raise ExportError("module was built from a different graph than the one given "
+                          f"(fingerprints {module.graph.fingerprint()[:12]} and "
+                          f"{graph.fingerprint()[:12]})")
+    order = tuple(order) if order is not None else module.order
+    check_order(graph, order)
+    if any(t.device.type != "cpu" for t in (*module.parameters(), *module.buffers())):
+        module = copy.deepcopy(module).cpu()  # export and compare on the CPU, leave the original
+    return module, order
+
+
+def _outputs(value: Any) -> list[np.ndarray]:
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    return [v.detach().cpu().numpy() for v in values]
+
+
+def _output_names(graph: ArchGraph) -> list[str]:
+    n = len(graph.outputs)
+    return ["output"] if n == 1 else [f"output{k}" for k in range(n)]
+
+
+def _random_input(shape: Sequence[int], seed: int) -> Tensor:
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def _reference(module: ArchModule, x: Tensor, order: Sequence[str], inplace: bool) -> list[np.ndarray]:
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return _outputs(module.execute([x.clone()], tuple(order), inplace))
+    finally:
+        module.train(was_training)
+
+
+def _max_diff(got: Sequence[np.ndarray], want: Sequence[np.ndarray], what: str) -> float:
+    if len(got) != len(want):
+        raise ExportError(f"{what} gives {len(got)} output(s), torch gives {len(want)}")
+    worst = 0.0
+    for a, b in zip(got, want):
+        if tuple(a.shape) != tuple(b.shape):
+            raise ExportError(f"{what} output shape {tuple(a.shape)} differs from torch's "
+                              f"{tuple(b.shape)}")
+        if a.size:
+            worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))))
+    return worst
+
+
+def onnx_bytes(
+    module: ArchModule, order: Sequence[str] | None = None, inplace: bool = True,
+    metadata: bool = True,
+) -> bytes:
+    """The ONNX model of ``module`` (traced in eval mode, nodes in ``order``), as bytes."""
+    graph = module.graph
+    order = tuple(order) if order is not None else module.order
+    runner = _Runner(module, order, inplace)
+    was_training = module.training
+    module.eval()
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                runner, (_random_input(graph.input_shape, 0),), buffer,  # type: ignore[arg-type]
+                dynamo=False,
+                opset_version=ONNX_OPSET, input_names=["input"],
+                output_names=_output_names(graph), do_constant_folding=True,
+            )
+    except Exception as err:  # the exporter raises many kinds; report them as one
+        raise ExportError(f"ONNX export of graph {graph.name or graph.fingerprint()[:12]} failed: "
+                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                          ) from err
+    finally:
+        module.train(was_training)
+    data = buffer.getvalue()
+    if not metadata:
+        return data
+    import onnx
+
+    model = onnx.load_from_string(data)
+    model.producer_name = "fitnas"
+    for key, value in (("fitnas.fingerprint", graph.fingerprint()),
+                       ("fitnas.order", json.dumps(list(order))),
+                       ("fitnas.input_shape", json.dumps(list(graph.input_shape))),
+                       ("fitnas.inplace", json.dumps(inplace))):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return bytes(model.SerializeToString())
+
+
+def _write(path: str | Path, data: bytes | None = None) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if data is not None:
+            path.write_bytes(data)
+    except OSError as err:
+        raise ExportError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+    return path
+
+
+def export_onnx(
+    graph: ArchGraph,
+    path: str | Path,
+    module: ArchModule | None = None,
+    order: Sequence[str] | None = None,
+    inplace: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write ``graph`` (with ``module``'s weights; a freshly built module if ``None``) as ONNX
+    to ``path``, its nodes in ``order`` (default: the module's), and check it under
+    onnxruntime against torch on a random input (``seed``); returns the path. A module on a GPU
+    is copied to the CPU for the export; the original is left where it is."""
+    module, order = _prepare(graph, module, order)
+    path = _write(path, onnx_bytes(module, order, inplace))
+    diff = check_onnx(path, module, graph.input_shape, order=order, seed=seed)
+    if not diff <= TOLERANCE:
+        raise ExportError(f"the ONNX model {str(path)!r} differs from torch by {diff:.3g} "
+                          f"(allowed {TOLERANCE:g}) under onnxruntime")
+    return path
+
+
+def check_onnx(
+    path: str | Path,
+    module: ArchModule,
+    input_shape: Sequence[int],
+    order: Sequence[str] | None = None,
+    seed: int = 0,
+) -> float:
+    """Largest absolute difference between the ONNX model at ``path`` run by onnxruntime and
+    ``module`` run by torch (eval mode, in ``order``), on one seeded random input."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        raise ExportError(f"onnxruntime cannot load {str(path)!r}: "
+                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+    x = _random_input(input_shape, seed)
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    want = _reference(module, x, order if order is not None else module.order, True)
+    return _max_diff([np.asarray(g) for g in got], want, f"the ONNX model {str(path)!r}")
+
+
+def export_torchscript(
+    graph: ArchGraph,
+    path: str | Path,
+    module: ArchModule | None = None,
+    order: Sequence[str] | None = None,
+    inplace: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write ``graph`` as a traced TorchScript module (``torch.jit.load`` reads it), its nodes
+    in ``order``, then reload it and check it against torch; returns the path."""
+    module, order = _prepare(graph, module, order)
+    runner = _Runner(module, order, inplace)
+    was_training = module.training
+    module.eval()
+    path = _write(path)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(runner, (_random_input(graph.input_shape, 0),),
+                                     check_trace=False)
+            traced.save(str(path))
+    except OSError as err:
+        raise ExportError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+    except Exception as err:
+        raise ExportError(f"TorchScript export failed: {type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}") from err
+    finally:
+        module.train(was_training)
+    diff = check_torchscript(path, module, graph.input_shape, order=order, seed=seed)
+    if not diff <= TOLERANCE:
+        raise ExportError(f"the TorchScript model {str(path)!r} differs from torch by {diff:.3g} "
+                          f"(allowed {TOLERANCE:g})")
+    return path
+
+
+def check_torchscript(
+    path: str | Path,
+    module: ArchModule,
+    input_shape: Sequence[int],
+    order: Sequence[str] | None = None,
+    seed: int = 0,
+) -> float:
+    """Largest absolute difference between the TorchScript file at ``path`` and ``module``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            loaded = torch.jit.load(str(path))
+    except Exception as err:
+        raise ExportError(f"torch.jit.load cannot read {str(path)!r}: {type(err).__name__}") from err
+    x = _random_input(input_shape, seed)
+    with torch.no_grad():
+        got = _outputs(loaded(x.clone()))
+    want = _reference(module, x, order if order is not None else module.order, True)
+    return _max_diff(got, want, f"the TorchScript model {str(path)!r}")

@@ -1,0 +1,151 @@
+"""``fitnas report DIR``: a self-contained ``report.html`` and its PNG charts.
+
+Charts: the Pareto front (accuracy against each constrained cost, every trial shown, the front
+joined), accuracy and best-so-far over the trials, and the data-lifetime chart of the best
+model (bytes alive at each step of its memory plan, the peak marked). The HTML embeds the PNGs
+(base64), so the one file can be mailed or archived.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from ..units import format_bytes, format_count
+
+__all__ = ["write_report"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pareto_png(study: Any, path: Path) -> None:
+    plt = _plt()
+    objectives = study.cost_objectives()
+    trials = [t for t in study.trials(("COMPLETE",)) if t.accuracy is not None]
+    front = {t.number for t in study.pareto_front()}
+    fig, axes = plt.subplots(1, len(objectives), figsize=(5.0 * len(objectives), 4.0),
+                             squeeze=False)
+    for ax, cost in zip(axes[0], objectives):
+        feasible = [t for t in trials if t.feasible]
+        ax.scatter([t.costs.get(cost, 0) for t in feasible], [t.accuracy for t in feasible],
+                   s=18, alpha=0.5, label="trials")
+        on_front = [t for t in feasible if t.number in front]
+        ax.scatter([t.costs.get(cost, 0) for t in on_front], [t.accuracy for t in on_front],
+                   s=36, color="crimson", label="Pareto front (all objectives)", zorder=3)
+        stair, top = [], -1.0  # the front of this projection: the best accuracy at each cost
+        for t in sorted(feasible, key=lambda t: (t.costs.get(cost, 0), -(t.accuracy or 0))):
+            if (t.accuracy or 0) > top:
+                top = t.accuracy or 0
+                stair.append(t)
+        ax.step([t.costs.get(cost, 0) for t in stair], [t.accuracy for t in stair], where="post",
+                color="crimson", alpha=0.6, label=f"best accuracy for its {cost}")
+        ax.set_xlabel(cost)
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("accuracy against cost")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _progress_png(study: Any, path: Path) -> None:
+    plt = _plt()
+    trials = [t for t in study.trials() if t.state in ("COMPLETE", "FAILED")]
+    xs, accs, best, top = [], [], [], None
+    for t in trials:
+        if t.accuracy is not None:
+            xs.append(t.number)
+            accs.append(t.accuracy)
+            if t.feasible and (top is None or t.accuracy > top):
+                top = t.accuracy
+            best.append(top if top is not None else float("nan"))
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    ax.scatter(xs, accs, s=14, alpha=0.5, label="trial accuracy")
+    ax.step(xs, best, where="post", color="crimson", label="best feasible so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _embed(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns)
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(study: Any, folder: Path | None = None) -> Path:
+    """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder)."""
+    from ..costs import lifetime_table
+    from ..study.outputs import summary
+    from .lifetime import plot_lifetime
+
+    folder = Path(folder or study.directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    pngs = {"pareto": folder / "pareto.png", "progress": folder / "progress.png"}
+    _pareto_png(study, pngs["pareto"])
+    _progress_png(study, pngs["progress"])
+    data = summary(study)
+    best = data["best"]
+    if best is not None:
+        graph = study.space.decode(study.space.from_data(best["encoding"]))
+        plan_file = Path(study.directory) / "best" / "memory_plan.json"
+        order = json.loads(plan_file.read_text())["order"] if plan_file.exists() else None
+        dtype = study.constraints.limits.dtype
+        pngs["lifetime"] = folder / "lifetime.png"
+        plot_lifetime(lifetime_table(graph, order, dtype), str(pngs["lifetime"]),
+                      title=f"best model (trial {best['trial']}): bytes alive per step")
+    front_rows = []
+    for t in study.pareto_front():
+        front_rows.append({"trial": t.number, "accuracy": f"{t.accuracy:.4f}",
+                           "params": format_count(int(t.costs.get("params", 0))),
+                           "param memory": format_bytes(int(t.costs.get("param_bytes", 0))),
+                           "peak activations": format_bytes(int(t.costs.get(
+                               "peak_activation_bytes", 0))),
+                           "MACs": format_count(int(t.costs.get("macs", 0)))})
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in data["counts"].items())
+    limits: list[str] = study.constraints.describe()
+    best_html = "<p>No trial met every limit and trained successfully.</p>" if best is None else (
+        f"<p><b>Trial {best['trial']}</b>: validation accuracy {best['accuracy']:.4f}, "
+        f"{format_count(best['params'])} parameters ({format_bytes(best['param_bytes'])}), "
+        f"peak activation memory {format_bytes(best['peak_activation_bytes'])}, "
+        f"{format_count(best['macs'])} MACs.</p>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fitnas report: {html.escape(str(folder))}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
+<h1>fitnas search report</h1>
+<p>Run folder: <code>{html.escape(str(study.directory))}</code>. Trials: {html.escape(counts)}.</p>
+<h2>Limits</h2><ul>{"".join(f"<li>{html.escape(x)}</li>" for x in limits) or "<li>none</li>"}</ul>
+<h2>Best model</h2>{best_html}
+<h2>Pareto front</h2>{_table(front_rows, ["trial", "accuracy", "params", "param memory",
+                                          "peak activations", "MACs"])}
+{_embed(pngs["pareto"])}
+<h2>Accuracy over the search</h2>{_embed(pngs["progress"])}
+{"<h2>Memory of the best model</h2>" + _embed(pngs["lifetime"]) if "lifetime" in pngs else ""}
+</body></html>
+"""
+    out = folder / "report.html"
+    out.write_text(page)
+    return out

@@ -1,0 +1,36 @@
+"""Search spaces: each samples encodings, decodes them into an ArchGraph, lists the moves
+around an encoding and turns it into tokens (DESIGN.md, ``fitnas/spaces/``).
+
+Importing this package registers every space; registering a space (``register_space``) also
+adds its ``SPACE:ENCODING`` MODEL form to ``fitnas estimate`` (``fitnas.spaces._models``).
+"""
+
+from __future__ import annotations
+
+from . import cells, chain, nb201
+from ._base import (
+    Encoding,
+    FailValidArch,
+    InvalidEncoding,
+    SearchSpace,
+    SpaceError,
+    create_space,
+    list_spaces,
+    register_space,
+    space_class,
+)
+
+__all__ = [
+    "Encoding",
+    "FailValidArch",
+    "InvalidEncoding",
+    "SearchSpace",
+    "SpaceError",
+    "cells",
+    "chain",
+    "create_space",
+    "list_spaces",
+    "nb201",
+    "register_space",
+    "space_class",
+]

@@ -1,0 +1,241 @@
+"""The search-space interface and its registry (DESIGN.md, "One way to extend").
+
+A :class:`SearchSpace` knows, for one input shape and number of classes, a set of encodings:
+
+* ``sample(seed)`` draws one from a seeded generator;
+* ``decode(enc)`` turns it into an :class:`~fitnas.arch.ArchGraph` of catalogue ops only;
+* ``mutations(enc)``, ``grow(enc)``, ``trim(enc)`` list *all* neighbours of a move kind;
+* ``to_tokens(enc)`` / ``from_tokens(tokens)`` give the integer sequence an RNN controller reads
+  (paper 000 section 3.2, paper 003's REINFORCE policy), over ``vocab_size`` symbols;
+* ``to_data(enc)`` / ``from_data(data)`` and ``to_json`` / ``from_json`` round-trip through JSON.
+
+Encodings are nested tuples of ints and strings: plain data, hashable and comparable, and
+``json.dumps`` writes them as lists. ``from_data`` accepts the lists back, checks every field
+and returns the canonical tuple form, so ``from_json(to_json(e)) == e``. A bad encoding raises
+:class:`InvalidEncoding` (or :class:`FailValidArch`, paper 002 Algorithm I, when the
+architecture it describes cannot run, e.g. a feature map below 1x1), naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..arch import ArchGraph
+from ..errors import FitnasError
+
+__all__ = [
+    "Encoding",
+    "FailValidArch",
+    "InvalidEncoding",
+    "SearchSpace",
+    "SpaceError",
+    "create_space",
+    "list_spaces",
+    "make_rng",
+    "register_space",
+    "space_class",
+]
+
+#: An encoding: nested tuples of ints and strings (JSON-able, hashable).
+Encoding = Any
+
+
+class SpaceError(FitnasError):
+    """A search space was asked for something it cannot give (unknown name, bad argument)."""
+
+
+class InvalidEncoding(SpaceError):
+    """An encoding is malformed: wrong structure, a value out of range, an unknown op."""
+
+
+class FailValidArch(InvalidEncoding):
+    """The encoding is well formed but its network cannot run (paper 002 Algorithm I's
+    ``FailValidArch``), e.g. a feature map would shrink below 1x1."""
+
+
+def make_rng(seed: int | random.Random | None) -> random.Random:
+    """A ``random.Random`` from a seed (``None`` means seed 0: sampling is always reproducible)."""
+    if isinstance(seed, random.Random):
+        return seed
+    return random.Random(0 if seed is None else seed)
+
+
+def check_shape(shape: Sequence[int] | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A batch-first image shape ``(N, C, H, W)`` of positive ints (``default`` when ``None``)."""
+    if shape is None:
+        return default
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise SpaceError(f"input_shape must be 4 positive ints (N, C, H, W), got {shape!r}"
+                         ) from None
+    if len(dims) != 4 or min(dims) < 1:
+        raise SpaceError(f"input_shape must be 4 positive ints (N, C, H, W), e.g. 1x3x32x32, "
+                         f"got {'x'.join(map(str, dims))}")
+    return dims
+
+
+def check_int(value: Any, what: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; :class:`SpaceError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpaceError(f"{what} must be an int, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise SpaceError(f"{what} must be {bound}, got {value}")
+    return value
+
+
+class SearchSpace(ABC):
+    """A set of architectures for one input shape and number of classes.
+
+    Args:
+        input_shape: batch-first ``(N, C, H, W)``; default :attr:`default_input`.
+        classes: outputs of the classifier; default :attr:`default_classes`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    default_input: ClassVar[tuple[int, ...]] = (1, 3, 32, 32)
+    default_classes: ClassVar[int] = 10
+
+    def __init__(self, input_shape: Sequence[int] | None = None, classes: int | None = None):
+        self.input_shape = check_shape(input_shape, self.default_input)
+        self.classes = check_int(self.default_classes if classes is None else classes,
+                                 "classes", 1)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this space with :func:`create_space`."""
+        return {"input_shape": list(self.input_shape), "classes": self.classes}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------- essentials
+    @abstractmethod
+    def sample(self, seed: int | random.Random | None = None) -> Encoding:
+        """One encoding drawn at random (same seed, same encoding)."""
+
+    @abstractmethod
+    def from_data(self, data: Any) -> Encoding:
+        """The canonical encoding of JSON data (lists accepted); :class:`InvalidEncoding` if bad."""
+
+    @abstractmethod
+    def to_data(self, enc: Encoding) -> Any:
+        """JSON-able plain data of an encoding (``from_data`` reads it back)."""
+
+    @abstractmethod
+    def decode(self, enc: Encoding) -> ArchGraph:
+        """The network of an encoding, as an :class:`ArchGraph` on :attr:`input_shape`."""
+
+    @abstractmethod
+    def mutations(self, enc: Encoding) -> list[Encoding]:
+        """Every encoding one mutation away (distinct, valid, without ``enc`` itself)."""
+
+    def grow(self, enc: Encoding) -> list[Encoding]:
+        """Every 'augment' neighbour (a larger network); none by default."""
+        return []
+
+    def trim(self, enc: Encoding) -> list[Encoding]:
+        """Every 'trim' neighbour (a smaller network); none by default."""
+        return []
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of distinct tokens: every token is in ``range(vocab_size)``."""
+
+    @abstractmethod
+    def to_tokens(self, enc: Encoding) -> list[int]:
+        """The token sequence of an encoding."""
+
+    @abstractmethod
+    def from_tokens(self, tokens: Sequence[int]) -> Encoding:
+        """The encoding of a token sequence; :class:`InvalidEncoding` if it is not one."""
+
+    # ---------------------------------------------------------- conveniences
+    def validate(self, enc: Encoding) -> Encoding:
+        """The canonical form of ``enc``; raises when it is invalid."""
+        return self.from_data(enc)
+
+    def to_json(self, enc: Encoding) -> str:
+        return json.dumps(self.to_data(enc), separators=(",", ":"))
+
+    def from_json(self, text: str) -> Encoding:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InvalidEncoding(f"{self.name} encoding is not valid JSON ({err}): {text[:80]!r}"
+                                  ) from None
+        return self.from_data(data)
+
+    def parse(self, text: str) -> Encoding:
+        """An encoding from text a user typed (the JSON form; spaces may accept more)."""
+        return self.from_json(text)
+
+    def format(self, enc: Encoding) -> str:
+        """The text form :meth:`parse` reads."""
+        return self.to_json(enc)
+
+    def fingerprint(self, enc: Encoding) -> str:
+        """The de-duplication key of the decoded network (:meth:`ArchGraph.fingerprint`)."""
+        return self.decode(enc).fingerprint()
+
+    def is_valid(self, enc: Encoding) -> bool:
+        """Whether ``enc`` decodes (a well-formed encoding of a runnable network)."""
+        try:
+            self.decode(self.validate(enc))
+        except InvalidEncoding:
+            return False
+        return True
+
+    def _check_tokens(self, tokens: Sequence[int]) -> list[int]:
+        out = []
+        for t in tokens:
+            if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < self.vocab_size:
+                raise InvalidEncoding(f"{self.name} token {t!r} is not in 0..{self.vocab_size - 1}")
+            out.append(t)
+        return out
+
+
+_REGISTRY: dict[str, type[SearchSpace]] = {}
+
+
+def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
+    """Class decorator: add a space to the registry under ``cls.name``, and its
+    ``NAME:ENCODING`` MODEL form to ``fitnas.modelspec``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"search space {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    from ._models import register_model_form
+
+    register_model_form(cls.name)
+    return cls
+
+
+def list_spaces() -> list[str]:
+    """Names of the registered search spaces, sorted."""
+    return sorted(_REGISTRY)
+
+
+def space_class(name: str) -> type[SearchSpace]:
+    """The class of a registered space; an unknown name lists the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpaceError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}"
+                         ) from None
+
+
+def create_space(name: str, **kwargs: Any) -> SearchSpace:
+    """A space by name, with keyword arguments (see each space's class)."""
+    cls = space_class(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise SpaceError(f"bad arguments for search space {name!r}: {err}") from None

@@ -1,0 +1,224 @@
+"""``nb201``: the NAS-Bench-201 cell inside the benchmark's macro network.
+
+Dong & Yang, "NAS-Bench-201", ICLR 2020 (``../shared/benchmarks/README.md``). A cell has 4 nodes;
+node 0 is the cell input and node ``j`` is the sum over ``i < j`` of ``op_ij(node_i)``, so the
+cell has 6 edges, each one of 5 operations, 5^6 = 15,625 architectures. The cell output is
+node 3. The encoding is the tuple of the 6 edge operations in the benchmark's ``cellstr`` order
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3);
+:meth:`NB201Space.parse` and :meth:`NB201Space.format` read and write the ``cellstr`` itself.
+
+Operations, following the benchmark's source (AutoDL-Projects ``cell_operations.py``):
+``none`` = zeros (``x * 0``), ``skip_connect`` = identity, ``nor_conv_1x1`` and
+``nor_conv_3x3`` = ReLU, conv without bias (padding 0 or 1), affine batch norm,
+``avg_pool_3x3`` = 3x3 average pool, stride 1, padding 1, ``count_include_pad=False``.
+
+Macro network (defaults C = 16, N = 5, CIFAR-10: input 1x3x32x32, 10 classes): stem 3x3 conv
+(no bias) to C channels and BN; N cells at C; a residual reduction block; N cells at 2C; a
+reduction block; N cells at 4C; BN, ReLU, global average pool, linear classifier. The reduction
+block is the benchmark's ``ResNetBasicblock`` with stride 2: ReLU-conv3x3(stride 2)-BN,
+ReLU-conv3x3-BN, plus a shortcut of 2x2 average pooling (stride 2) and a 1x1 conv without bias
+or BN; the two are added. Parameter counts equal the benchmark's: 73,306 for the all-``none``
+cell and 1,531,546 for the all-``nor_conv_3x3`` cell on CIFAR-10 (``tests/spaces``).
+
+Moves: ``mutations`` change one edge to any other operation (24 neighbours); ``grow`` turns a
+``none`` or ``skip_connect`` edge into ``nor_conv_1x1`` or ``nor_conv_3x3``; ``trim`` does the
+reverse (a convolution edge into ``none`` or ``skip_connect``). Tokens: one per edge, the index
+of its operation in :data:`OPS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..arch import INPUT, ArchGraph
+from ._base import (
+    InvalidEncoding,
+    SearchSpace,
+    SpaceError,
+    check_int,
+    make_rng,
+    register_space,
+)
+from ._emit import Emitter
+
+__all__ = ["EDGES", "OPS", "NB201Space"]
+
+#: The five operations, in the benchmark's order.
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The six edges ``(from, to)`` in ``cellstr`` order.
+EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+_CHEAP = ("none", "skip_connect")
+_CONVS = ("nor_conv_1x1", "nor_conv_3x3")
+
+
+@register_space
+class NB201Space(SearchSpace):
+    """The NAS-Bench-201 space.
+
+    Args:
+        input_shape: default ``(1, 3, 32, 32)`` (CIFAR; ImageNet16-120 uses 16x16).
+        classes: default 10 (CIFAR-10; 100 for CIFAR-100, 120 for ImageNet16-120).
+        channels: channels of the first stage, C (default 16).
+        cells_per_stage: N (default 5).
+    """
+
+    name = "nb201"
+    summary = "NAS-Bench-201: a cell of 6 edges x 5 ops (15,625 archs) in the benchmark's network"
+
+    def __init__(self, input_shape: Sequence[int] | None = None, classes: int | None = None,
+                 channels: int = 16, cells_per_stage: int = 5):
+        super().__init__(input_shape, classes)
+        self.channels = check_int(channels, "channels")
+        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage")
+        if min(self.input_shape[2:]) < 4:
+            raise SpaceError(f"nb201 halves the input twice with 2x2 pools: it needs at least "
+                             f"4x4, got {self.input_shape[2]}x{self.input_shape[3]}")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage}
+
+    # -------------------------------------------------------------- encodings
+    def sample(self, seed: int | random.Random | None = None) -> tuple[str, ...]:
+        rng = make_rng(seed)
+        return tuple(rng.choice(OPS) for _ in EDGES)
+
+    def all_encodings(self) -> Iterator[tuple[str, ...]]:
+        """All 15,625 encodings (the product of the edge choices, first edge slowest)."""
+        return (tuple(ops) for ops in itertools.product(OPS, repeat=len(EDGES)))
+
+    def from_data(self, data: Any) -> tuple[str, ...]:
+        if isinstance(data, str):
+            return self.parse(data)
+        if not isinstance(data, (list, tuple)) or len(data) != len(EDGES):
+            raise InvalidEncoding(f"an nb201 encoding is a list of {len(EDGES)} operation names "
+                                  f"(or a cellstr), got {data!r}")
+        for op in data:
+            if op not in OPS:
+                raise InvalidEncoding(f"unknown nb201 operation {op!r}; accepted: {', '.join(OPS)}")
+        return tuple(data)
+
+    def to_data(self, enc: tuple[str, ...]) -> list[str]:
+        return list(self.validate(enc))
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        """An encoding from a ``cellstr`` (``|op~0|+|op~0|op~1|+|...|``) or its JSON list."""
+        text = text.strip()
+        if text.startswith("["):
+            return self.from_json(text)
+        groups = text.split("+")
+        if len(groups) != 3:
+            raise InvalidEncoding(f"an nb201 cellstr has 3 groups joined by '+', e.g. "
+                                  f"|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...|; "
+                                  f"got {text!r}")
+        ops: list[str] = []
+        for node, group in enumerate(groups, start=1):
+            if not (group.startswith("|") and group.endswith("|")):
+                raise InvalidEncoding(f"cellstr group {group!r} must start and end with '|'")
+            items = group[1:-1].split("|")
+            if len(items) != node:
+                raise InvalidEncoding(f"cellstr group {node} ({group!r}) needs {node} edge(s), "
+                                      f"got {len(items)}")
+            for source, item in enumerate(items):
+                op, sep, index = item.partition("~")
+                if not sep or index != str(source):
+                    raise InvalidEncoding(f"cellstr edge {item!r} of node {node} must read "
+                                          f"'op~{source}'")
+                ops.append(op)
+        return self.from_data(ops)
+
+    def format(self, enc: tuple[str, ...]) -> str:
+        """The benchmark's ``cellstr`` of an encoding."""
+        enc = self.validate(enc)
+        groups, k = [], 0
+        for node in (1, 2, 3):
+            groups.append("|" + "|".join(f"{enc[k + i]}~{i}" for i in range(node)) + "|")
+            k += node
+        return "+".join(groups)
+
+    # ------------------------------------------------------------------ moves
+    def mutations(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
+        enc = self.validate(enc)
+        return [_replace(enc, e, op) for e in range(len(EDGES)) for op in OPS if op != enc[e]]
+
+    def grow(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
+        enc = self.validate(enc)
+        return [_replace(enc, e, op) for e in range(len(EDGES)) if enc[e] in _CHEAP
+                for op in _CONVS]
+
+    def trim(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
+        enc = self.validate(enc)
+        return [_replace(enc, e, op) for e in range(len(EDGES)) if enc[e] in _CONVS
+                for op in _CHEAP]
+
+    # ----------------------------------------------------------------- tokens
+    @property
+    def vocab_size(self) -> int:
+        return len(OPS)
+
+    def to_tokens(self, enc: tuple[str, ...]) -> list[int]:
+        return [OPS.index(op) for op in self.validate(enc)]
+
+    def from_tokens(self, tokens: Sequence[int]) -> tuple[str, ...]:
+        tokens = self._check_tokens(tokens)
+        if len(tokens) != len(EDGES):
+            raise InvalidEncoding(f"an nb201 token sequence has {len(EDGES)} tokens, "
+                                  f"got {len(tokens)}")
+        return tuple(OPS[t] for t in tokens)
+
+    # ----------------------------------------------------------------- decode
+    def decode(self, enc: tuple[str, ...]) -> ArchGraph:
+        enc = self.validate(enc)
+        em = Emitter(self.input_shape)
+        c = self.channels
+        x = em.add("conv2d", (INPUT,), "stem_", out_channels=c, kernel=3, padding=1, bias=False)
+        x = em.add("batchnorm", (x,), "stem_")
+        for stage in range(3):
+            width = c * 2**stage
+            if stage > 0:
+                x = self._reduction(em, x, width, f"s{stage}_res_")
+            for k in range(self.cells_per_stage):
+                x = self._cell(em, x, enc, width, f"s{stage}c{k}_")
+        x = em.add("batchnorm", (x,), "head_")
+        x = em.add("relu", (x,), "head_")
+        x = em.add("global_avgpool", (x,), "head_", keepdim=False)
+        x = em.add("linear", (x,), "head_", out_features=self.classes)
+        return em.graph(name=f"nb201:{self.format(enc)}")
+
+    @staticmethod
+    def _cell(em: Emitter, x: str, enc: tuple[str, ...], width: int, prefix: str) -> str:
+        nodes = [x]
+        for j in (1, 2, 3):
+            terms = []
+            for e, (i, to) in enumerate(EDGES):
+                if to == j:
+                    terms.append(_edge(em, enc[e], nodes[i], width, f"{prefix}e{i}{j}_"))
+            nodes.append(terms[0] if len(terms) == 1 else em.add("add", terms, f"{prefix}n{j}_"))
+        return nodes[3]
+
+    @staticmethod
+    def _reduction(em: Emitter, x: str, width: int, prefix: str) -> str:
+        a = em.relu_conv_bn(x, width, 3, 2, 1, prefix=prefix + "a_")
+        b = em.relu_conv_bn(a, width, 3, 1, 1, prefix=prefix + "b_")
+        s = em.add("avgpool", (x,), prefix + "short_", kernel=2, stride=2)
+        s = em.add("pwconv", (s,), prefix + "short_", out_channels=width)
+        return em.add("add", (b, s), prefix)
+
+
+def _edge(em: Emitter, op: str, x: str, width: int, prefix: str) -> str:
+    if op == "none":
+        return em.add("zero", (x,), prefix)
+    if op == "skip_connect":
+        return em.add("identity", (x,), prefix)
+    if op == "avg_pool_3x3":
+        return em.add("avgpool", (x,), prefix, kernel=3, stride=1, padding=1,
+                      count_include_pad=False)
+    k = 3 if op == "nor_conv_3x3" else 1
+    return em.relu_conv_bn(x, width, k, 1, k // 2, prefix=prefix)
+
+
+def _replace(enc: tuple[str, ...], edge: int, op: str) -> tuple[str, ...]:
+    return (*enc[:edge], op, *enc[edge + 1 :])

@@ -1,0 +1,27 @@
+"""The search loop, its records, its storage and its workers."""
+
+from __future__ import annotations
+
+from .pareto import dominates, pareto_front
+from .storage import SCHEMA_VERSION, Storage, StorageError
+from .study import Budget, Study
+from .trial import COMPLETE, FAILED, INFEASIBLE, RUNNING, STATES, TrialRecord
+from .workers import BACKENDS, create_workers
+
+__all__ = [
+    "BACKENDS",
+    "COMPLETE",
+    "FAILED",
+    "INFEASIBLE",
+    "RUNNING",
+    "SCHEMA_VERSION",
+    "STATES",
+    "Budget",
+    "Storage",
+    "StorageError",
+    "Study",
+    "TrialRecord",
+    "create_workers",
+    "dominates",
+    "pareto_front",
+]

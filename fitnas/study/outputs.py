@@ -1,0 +1,116 @@
+"""What a finished search leaves in its run folder besides ``study.db``.
+
+* ``pareto.csv``: the non-dominated feasible trials over accuracy and each constrained cost;
+* ``summary.json``: the best trial, the counts by state and the constraints;
+* ``best/``: the best trial's ``arch.json``, trained ``weights.pt``, ``model.onnx`` (checked
+  against torch under onnxruntime) and ``memory_plan.json`` (execution order, bytes alive per
+  step, peak) under the run's dtype and schedule.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from .trial import TrialRecord
+
+__all__ = ["COST_COLUMNS", "export_trial", "write_outputs"]
+
+COST_COLUMNS = ("params", "param_bytes", "macs", "peak_activation_bytes", "total_memory_bytes",
+                "latency_ms")
+
+
+def _row(trial: TrialRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial": trial.number, "accuracy": trial.accuracy}
+    for key in COST_COLUMNS:
+        if key in trial.costs:
+            row[key] = trial.costs[key]
+    row["encoding"] = json.dumps(trial.encoding, separators=(",", ":"))
+    return row
+
+
+def write_pareto_csv(study: Any, path: Path) -> list[TrialRecord]:
+    front = study.pareto_front()
+    columns = ["trial", "accuracy", *[c for c in COST_COLUMNS
+                                      if any(c in t.costs for t in front)], "encoding"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for trial in front:
+            writer.writerow(_row(trial))
+    return front
+
+
+def summary(study: Any) -> dict[str, Any]:
+    best = study.best_trial()
+    constraints = study.constraints
+    data: dict[str, Any] = {
+        "best": None,
+        "counts": study.counts(),
+        "constraints": constraints.get_config(),
+        "objectives": ["accuracy", *study.cost_objectives()],
+        "pareto_trials": [t.number for t in study.pareto_front()],
+    }
+    if best is not None:
+        data["best"] = {
+            "trial": best.number, "accuracy": best.accuracy, "test_accuracy": best.test_accuracy,
+            **{k: best.costs.get(k) for k in ("params", "param_bytes", "macs",
+                                              "peak_activation_bytes", "total_memory_bytes")},
+            "violations": dict(best.violations), "encoding": best.encoding,
+        }
+        if "latency_ms" in best.costs:
+            data["best"]["latency_ms"] = best.costs["latency_ms"]
+    return data
+
+
+def export_trial(study: Any, number: int, folder: Path, formats: tuple[str, ...] = ("onnx",)
+                 ) -> dict[str, Path]:
+    """Write a trial's arch.json, weights, memory plan and exported model(s) to ``folder``."""
+    import torch
+
+    from ..arch.builder import build
+    from ..costs import best_order, memory_plan
+    from ..export import export_onnx, export_torchscript
+    from .storage import StorageError
+
+    trial = study.storage.trial(number)
+    graph = study.space.decode(study.space.from_data(trial.encoding))
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    (folder / "arch.json").write_text(graph.to_json())
+    written["arch"] = folder / "arch.json"
+    limits = study.constraints.limits
+    dtype = limits.dtype
+    order = best_order(graph, dtype).order if limits.schedule == "best" else None
+    plan = memory_plan(graph, order, dtype)
+    (folder / "memory_plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
+    written["memory_plan"] = folder / "memory_plan.json"
+    module = build(graph, order).eval()
+    weights = study.weights_path(number)
+    if weights is None:
+        raise StorageError(f"trial {number} has no trained weights in {study.directory}; only "
+                           "COMPLETE trials trained by this run can be exported")
+    module.load_state_dict(torch.load(weights, map_location="cpu"))
+    torch.save(module.state_dict(), folder / "weights.pt")
+    written["weights"] = folder / "weights.pt"
+    if "onnx" in formats:
+        written["onnx"] = export_onnx(graph, folder / "model.onnx", module=module, order=order)
+    if "torchscript" in formats:
+        written["torchscript"] = export_torchscript(graph, folder / "model.pt", module=module,
+                                                    order=order)
+    return written
+
+
+def write_outputs(study: Any) -> dict[str, Path]:
+    """Write pareto.csv, summary.json and best/ into the study's folder."""
+    folder = Path(study.directory)
+    out = {"pareto": folder / "pareto.csv", "summary": folder / "summary.json"}
+    write_pareto_csv(study, out["pareto"])
+    out["summary"].write_text(json.dumps(summary(study), indent=2))
+    best = study.best_trial()
+    if best is not None and study.weights_path(best.number) is not None:
+        out.update(export_trial(study, best.number, folder / "best"))
+        out["best"] = folder / "best"
+    return out

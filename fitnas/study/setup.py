@@ -1,0 +1,100 @@
+"""``SearchSettings``: everything ``fitnas search`` was asked, and how it becomes a Study.
+
+The settings are stored in the run's database, so ``fitnas resume DIR`` rebuilds the very same
+space, strategy, evaluator and constraints (DESIGN.md, convention 5: configurations round-trip
+and are saved with every run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import FitnasError
+
+__all__ = ["DEFAULT_DEVICE", "SearchSettings", "build_study", "parse_options"]
+
+#: The profile the default search targets (a Cortex-M7 board, see ``fitnas devices``).
+DEFAULT_DEVICE = "stm32f746-disco"
+
+
+def parse_options(text: str, what: str) -> dict[str, Any]:
+    """``"filters=16,stages=2"`` -> ``{"filters": 16, "stages": 2}`` (ints, floats, bools, str)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise FitnasError(f"bad {what} option {item!r}: expected KEY=VALUE[,KEY=VALUE...]")
+        out[key.strip()] = _value(raw.strip())
+    return out
+
+
+def _value(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The settings of one search run (the ``fitnas search`` flags)."""
+
+    data: str = "digits"
+    space: str = "chain"
+    space_options: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "random"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    device: str | None = DEFAULT_DEVICE
+    #: The limits in force (the device profile's, overridden by flags), as ``Limits.to_dict()``.
+    limits: dict[str, Any] = field(default_factory=dict)
+    epochs: float = 8.0
+    subset: float | int | None = None
+    table: str | None = None
+    metric: str = "cifar10_val"
+    seed: int = 0
+    budget: dict[str, Any] = field(default_factory=lambda: {"trials": None, "seconds": 180.0})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False,
+                attach: bool = False) -> Any:
+    """The Study these settings describe, in ``directory``."""
+    from ..constraints import Constraints, Limits
+    from ..evaluators import TableEvaluator, TrainerEvaluator
+    from ..spaces import create_space
+    from ..strategies import create_strategy
+    from ..train import TrainConfig
+    from .study import Study
+
+    limits = Limits.from_dict(settings.limits)
+    if settings.table:
+        space = create_space(settings.space, **settings.space_options)
+        evaluator: Any = TableEvaluator(settings.table, settings.metric, key_fn=space.format)
+    else:
+        from ..data import create_dataset
+
+        dataset = create_dataset(settings.data, seed=settings.seed, subset=settings.subset)
+        space = create_space(settings.space, input_shape=dataset.input_shape,
+                             classes=dataset.classes, **settings.space_options)
+        config = TrainConfig(epochs=settings.epochs, seed=settings.seed)
+        evaluator = TrainerEvaluator(dataset, config, decode=space.decode)
+    strategy = create_strategy(settings.strategy, space, seed=settings.seed,
+                               **settings.strategy_options)
+    study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume,
+                  attach=attach)
+    if not attach:
+        study.storage.set_meta("settings", settings.to_dict())
+    return study

@@ -1,0 +1,178 @@
+"""Crash-safe storage of a study: one SQLite file per run folder, written only by the driver.
+
+The file holds the run's configuration (``meta``), one row per trial (``trials``) and the log
+of ``ask`` and ``tell`` events in the order they happened (``events``). Every change is one
+transaction that also appends its event, with ``synchronous=FULL`` in WAL mode, so a process
+killed at any moment (SIGKILL included) leaves either the whole change or none of it. Resuming
+replays the event log into a fresh strategy (strategies are deterministic given their seed and
+the sequence of calls) and sends the trials that were RUNNING to the workers again under the
+same numbers: no finished trial is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import FitnasError
+from .trial import FINISHED, RUNNING, TrialRecord
+
+__all__ = ["SCHEMA_VERSION", "Storage", "StorageError"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    number INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    costs TEXT NOT NULL,
+    violations TEXT NOT NULL,
+    accuracy REAL,
+    test_accuracy REAL,
+    result TEXT NOT NULL,
+    parent INTEGER,
+    budget TEXT,
+    attempts INTEGER NOT NULL,
+    started REAL NOT NULL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('ask', 'tell')),
+    trial INTEGER NOT NULL
+);
+"""
+
+
+class StorageError(FitnasError):
+    """The run folder's database cannot be used."""
+
+
+class Storage:
+    """The SQLite file of one run (``path``), or an in-memory one when ``path`` is None."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        try:
+            self._db = sqlite3.connect(str(self.path) if self.path else ":memory:",
+                                       isolation_level=None)
+            if self.path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the study database {str(path)!r}: {err}") from None
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise StorageError(f"{str(path)!r} has schema version {version}; this fitnas reads "
+                               f"version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ meta
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # ---------------------------------------------------------------- trials
+    def add_trial(self, record: TrialRecord, log_ask: bool = True) -> None:
+        """Insert a new trial (RUNNING, or already finished if INFEASIBLE) and its ask event;
+        a finished one also gets its tell event, all in one transaction. A trial sent again
+        after a resume (``log_ask=False``) keeps the ask event it already has."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _row(record))
+            if log_ask:
+                self._db.execute("INSERT INTO events (kind, trial) VALUES ('ask', ?)",
+                                 (record.number,))
+            if record.state in FINISHED:
+                self._db.execute("INSERT INTO events (kind, trial) VALUES ('tell', ?)",
+                                 (record.number,))
+
+    def finish_trial(self, record: TrialRecord) -> None:
+        """Store the outcome of a RUNNING trial and its tell event, in one transaction."""
+        if record.state not in FINISHED:
+            raise StorageError(f"trial {record.number} cannot finish in state {record.state}")
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE trials SET state=?, accuracy=?, test_accuracy=?, result=?, attempts=?, "
+                "finished=?, costs=?, violations=? WHERE number=? AND state=?",
+                (record.state, record.accuracy, record.test_accuracy, json.dumps(record.result),
+                 record.attempts, record.finished or time.time(), json.dumps(record.costs),
+                 json.dumps(record.violations), record.number, RUNNING))
+            if cursor.rowcount != 1:
+                raise StorageError(f"trial {record.number} is not running; a finished trial is "
+                                   "never changed")
+            self._db.execute("INSERT INTO events (kind, trial) VALUES ('tell', ?)", (record.number,))
+
+    def trials(self, states: tuple[str, ...] | None = None) -> list[TrialRecord]:
+        rows = self._db.execute("SELECT * FROM trials ORDER BY number").fetchall()
+        records = [_record(r) for r in rows]
+        return [r for r in records if states is None or r.state in states]
+
+    def trial(self, number: int) -> TrialRecord:
+        row = self._db.execute("SELECT * FROM trials WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            raise StorageError(f"no trial number {number} in this run")
+        return _record(row)
+
+    def events(self) -> list[tuple[str, int]]:
+        return [(k, t) for k, t in self._db.execute("SELECT kind, trial FROM events ORDER BY seq")]
+
+    def next_number(self) -> int:
+        row = self._db.execute("SELECT MAX(number) FROM trials").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def drop_running(self) -> list[int]:
+        """Forget RUNNING trials (a killed run's); their ask events stay, for the replay."""
+        with self._transaction():
+            numbers = [n for (n,) in self._db.execute(
+                "SELECT number FROM trials WHERE state = ?", (RUNNING,))]
+            self._db.execute("DELETE FROM trials WHERE state = ?", (RUNNING,))
+        return numbers
+
+    def integrity(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def _transaction(self) -> Any:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _row(r: TrialRecord) -> tuple[Any, ...]:
+    return (r.number, r.state, json.dumps(r.encoding), r.fingerprint, json.dumps(r.costs),
+            json.dumps(r.violations), r.accuracy, r.test_accuracy, json.dumps(r.result), r.parent,
+            r.budget, r.attempts, r.started, r.finished)
+
+
+def _record(row: tuple[Any, ...]) -> TrialRecord:
+    return TrialRecord(
+        number=row[0], state=row[1], encoding=json.loads(row[2]), fingerprint=row[3],
+        costs=json.loads(row[4]), violations=json.loads(row[5]), accuracy=row[6],
+        test_accuracy=row[7], result=json.loads(row[8]), parent=row[9], budget=row[10],
+        attempts=row[11], started=row[12], finished=row[13])
+

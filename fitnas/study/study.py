@@ -1,0 +1,249 @@
+"""``Study``: the search loop of paper 002 Algorithm I, for every strategy.
+
+Each round asks the strategy for a candidate, decodes it, checks the hard constraints on its
+analytic costs (paper 002 eq. 1) before any training, records an INFEASIBLE candidate without
+training it, sends a feasible one to a free worker, and when a worker finishes records the
+result and tells the strategy. The Study owns the workers and the storage; the strategy only
+asks and tells. Budgets are a number of evaluated trials (COMPLETE or FAILED; INFEASIBLE ones
+cost no training and do not count), a wall time, or both. A worker that dies has its trial
+retried once, then the trial is FAILED; an evaluation that fails is FAILED at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..constraints import LIMIT_COSTS, Budget, Constraints
+from ..spaces import InvalidEncoding, SearchSpace
+from ..strategies import Candidate, NoFeasibleArchitecture, Strategy
+from .pareto import pareto_front
+from .storage import Storage, StorageError
+from .trial import COMPLETE, FAILED, FINISHED, INFEASIBLE, RUNNING, TrialRecord
+from .workers import Done, Job, create_workers
+
+__all__ = ["Budget", "Study"]
+
+
+class Study:
+    """One search run: a space, a strategy, an evaluator, constraints and a storage.
+
+    Args:
+        space, strategy, evaluator: what to search, how, and how to score a candidate.
+        constraints: the hard limits (``fitnas.constraints.Constraints``); None: no limits
+            (the analytic costs are still recorded with every trial).
+        directory: the run folder (``study.db``, weights of trained trials); None keeps
+            everything in memory.
+        resume: continue the run stored in ``directory`` (the same space, strategy and
+            evaluator settings must be given): the stored log is replayed into the strategy.
+        attach: open the stored run only to read it (reports, exports); nothing is changed.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        strategy: Strategy,
+        evaluator: Any,
+        constraints: Any = None,
+        directory: str | Path | None = None,
+        resume: bool = False,
+        attach: bool = False,
+    ) -> None:
+        self.space, self.strategy, self.evaluator = space, strategy, evaluator
+        self.constraints = constraints if constraints is not None else Constraints()
+        self.directory = Path(directory) if directory is not None else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.storage = Storage(self.directory / "study.db" if self.directory else None)
+        self._reruns: list[tuple[int, Candidate]] = []
+        if resume:
+            self._replay()
+        elif attach:
+            pass
+        elif self.storage.trials():
+            raise StorageError(f"{self.directory} already holds a run; resume it or use another "
+                               "folder")
+        else:
+            self.storage.set_meta("config", self.get_config())
+
+    def get_config(self) -> dict[str, Any]:
+        """The space, strategy, evaluator and constraints of this study (saved with the run)."""
+        return {
+            "space": {"name": self.space.name, **self.space.get_config()},
+            "strategy": {"name": self.strategy.name, **self.strategy.get_config()},
+            "evaluator": {"name": getattr(self.evaluator, "name", type(self.evaluator).__name__),
+                          **self.evaluator.get_config()},
+            "constraints": self.constraints.get_config(),
+        }
+
+    # ----------------------------------------------------------------- queries
+    def trials(self, states: tuple[str, ...] | None = None) -> list[TrialRecord]:
+        return self.storage.trials(states)
+
+    def best_trial(self) -> TrialRecord | None:
+        """The most accurate COMPLETE trial that meets every limit (ties: least total memory)."""
+        done = [t for t in self.trials((COMPLETE,)) if t.feasible and t.accuracy is not None]
+        if not done:
+            return None
+        return max(done, key=lambda t: (t.accuracy, -t.costs.get("total_memory_bytes", 0),
+                                        -t.number))
+
+    def pareto_front(self, objectives: list[str] | None = None) -> list[TrialRecord]:
+        """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``
+        (default: the constrained costs, or parameters and peak memory without limits)."""
+        return pareto_front(self.trials((COMPLETE,)), objectives or self.cost_objectives())
+
+    def cost_objectives(self) -> list[str]:
+        """The costs of the Pareto front: the limited ones, else parameters and peak memory."""
+        names = [LIMIT_COSTS[name] for name in self.constraints.limits.active()]
+        return names or ["params", "peak_activation_bytes"]
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in (COMPLETE, FAILED, INFEASIBLE, RUNNING)}
+        for t in self.trials():
+            out[t.state] += 1
+        return out
+
+    # ------------------------------------------------------------------- loop
+    def optimize(
+        self,
+        budget: Budget | int,
+        workers: int = 1,
+        backend: str = "local",
+        address: str | None = None,
+        callback: Callable[[Study, TrialRecord], None] | None = None,
+    ) -> None:
+        """Search until the budget is spent (counting trials of earlier sessions of this run)."""
+        budget = Budget(trials=budget) if isinstance(budget, int) else budget
+        deadline = time.monotonic() + budget.seconds if budget.seconds else None
+        pool = create_workers(self.space, self.evaluator, workers, backend, address)
+        running: dict[int, TrialRecord] = {}
+        exhausted = False
+        try:
+            while True:
+                while (not exhausted and len(running) < pool.capacity
+                       and self._may_start(budget, deadline, len(running))):
+                    try:
+                        record = self._start_next(pool)
+                    except NoFeasibleArchitecture:
+                        if not self.trials((COMPLETE, FAILED)) and not running:
+                            raise
+                        exhausted = True  # the strategy ran out: finish what is running
+                        break
+                    if record.state == RUNNING:
+                        running[record.number] = record
+                    elif callback:
+                        callback(self, record)
+                if not running:
+                    break
+                for done in pool.wait(timeout=1.0):
+                    finished = self._finish(pool, running, done)
+                    if finished is not None and callback:
+                        callback(self, finished)
+        finally:
+            pool.close()
+
+    def _may_start(self, budget: Budget, deadline: float | None, running: int) -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if budget.trials is not None:
+            evaluated = len(self.trials((COMPLETE, FAILED)))
+            return evaluated + running < budget.trials
+        return True
+
+    def _start_next(self, pool: Any) -> TrialRecord:
+        if self._reruns:
+            number, candidate = self._reruns.pop(0)
+            rerun = True
+        else:
+            number, candidate, rerun = self.storage.next_number(), self.strategy.ask(), False
+        record = self._checked_record(number, candidate)
+        self.storage.add_trial(record, log_ask=not rerun)
+        if record.state == RUNNING:
+            parent = self.storage.trial(candidate.parent).encoding if candidate.parent is not None \
+                else None
+            pool.submit(Job(number, self.space.to_data(candidate.encoding), parent,
+                            candidate.budget, 1))
+        else:
+            self.strategy.tell(record.to_result())
+        return record
+
+    def _checked_record(self, number: int, candidate: Candidate) -> TrialRecord:
+        encoding = self.space.to_data(candidate.encoding)
+        base = {"number": number, "encoding": encoding, "parent": candidate.parent,
+                "budget": candidate.budget, "started": time.time()}
+        try:
+            graph = self.space.decode(candidate.encoding)
+        except InvalidEncoding as err:
+            return TrialRecord(state=FAILED, fingerprint="", result={"reason": str(err)},
+                               finished=time.time(), **base)
+        check = self.constraints.check(graph)
+        state = RUNNING if check.feasible else INFEASIBLE
+        return TrialRecord(state=state, fingerprint=graph.fingerprint(), costs=dict(check.costs),
+                           violations=dict(check.violations),
+                           finished=None if check.feasible else time.time(), **base)
+
+    def _finish(self, pool: Any, running: dict[int, TrialRecord], done: Done) -> TrialRecord | None:
+        job = done.job
+        started = running[job.number]
+        if done.died:
+            if job.attempt < 2:  # retried once, then FAILED
+                pool.submit(Job(job.number, job.encoding, job.parent_encoding, job.budget,
+                                job.attempt + 1))
+                return None
+            result: dict[str, Any] = {"state": "failed", "reason": done.died}
+        else:
+            assert done.result is not None
+            result = dict(done.result)
+        ok = result.get("state") == "ok"
+        record = TrialRecord(
+            number=job.number, state=COMPLETE if ok else FAILED, encoding=started.encoding,
+            fingerprint=started.fingerprint, costs=started.costs, violations=started.violations,
+            accuracy=result.get("val_accuracy") if ok else None,
+            test_accuracy=result.get("test_accuracy") if ok else None, result=result,
+            parent=started.parent, budget=started.budget, attempts=job.attempt,
+            started=started.started, finished=time.time())
+        if ok and done.weights is not None and self.directory is not None:
+            self._save_weights(job.number, done.weights)
+        self.storage.finish_trial(record)
+        del running[job.number]
+        self.strategy.tell(record.to_result())
+        return record
+
+    def _save_weights(self, number: int, weights: dict[str, Any]) -> None:
+        import torch
+
+        assert self.directory is not None
+        folder = self.directory / "trials"
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{number}.pt.tmp"
+        torch.save(weights, tmp)
+        tmp.replace(folder / f"{number}.pt")
+
+    def weights_path(self, number: int) -> Path | None:
+        if self.directory is None:
+            return None
+        path = self.directory / "trials" / f"{number}.pt"
+        return path if path.exists() else None
+
+    # ----------------------------------------------------------------- resume
+    def _replay(self) -> None:
+        """Bring a fresh strategy to where the stored run left it (see ``storage``)."""
+        finished = {t.number: t for t in self.storage.trials(FINISHED)}
+        dropped = set(self.storage.drop_running())
+        for kind, number in self.storage.events():
+            if kind == "tell":
+                self.strategy.tell(finished[number].to_result())
+                continue
+            candidate = self.strategy.ask()
+            stored = finished[number].encoding if number in finished else None
+            if number in finished:
+                if self.space.from_data(stored) != self.space.from_data(
+                        self.space.to_data(candidate.encoding)):
+                    raise StorageError(
+                        f"cannot resume: trial {number} was {stored}, but the strategy now "
+                        "proposes another architecture (were the settings or seed changed?)")
+            elif number in dropped:
+                self._reruns.append((number, candidate))

@@ -1,0 +1,61 @@
+"""``TrialRecord``: one candidate of a study, immutable once finished.
+
+States: RUNNING (sent to a worker), COMPLETE (evaluated), FAILED (the evaluation failed, or its
+worker died twice), INFEASIBLE (an analytic constraint was violated: recorded, never trained).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..strategies import COMPLETE, FAILED, INFEASIBLE, RUNNING, TrialResult
+
+__all__ = ["COMPLETE", "FAILED", "FINISHED", "INFEASIBLE", "RUNNING", "STATES", "TrialRecord"]
+
+STATES = (RUNNING, COMPLETE, FAILED, INFEASIBLE)
+FINISHED = (COMPLETE, FAILED, INFEASIBLE)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything stored about one trial.
+
+    ``costs`` holds the analytic costs (``params``, ``param_bytes``, ``macs``,
+    ``peak_activation_bytes``, ``total_memory_bytes``, and ``latency_ms`` when measured);
+    ``violations`` one value per constraint, ``<= 0`` when met; ``result`` the evaluator's
+    result (learning curve, seconds, reason of a failure).
+    """
+
+    number: int
+    state: str
+    encoding: Any
+    fingerprint: str
+    costs: Mapping[str, float] = field(default_factory=dict)
+    violations: Mapping[str, float] = field(default_factory=dict)
+    accuracy: float | None = None
+    test_accuracy: float | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    parent: int | None = None
+    budget: str | None = None
+    attempts: int = 0
+    started: float = 0.0
+    finished: float | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.violations.values())
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED
+
+    @property
+    def reason(self) -> str:
+        return str(self.result.get("reason", ""))
+
+    def to_result(self) -> TrialResult:
+        """What the strategy is told about this trial."""
+        return TrialResult(self.number, self.encoding, self.state, self.accuracy,
+                           dict(self.costs), dict(self.violations))

@@ -1,0 +1,274 @@
+"""Where candidates are evaluated: in the driver's process, in a local pool of processes, or
+on a Ray cluster. The strategy and the storage always stay in the driver.
+
+Every backend has the same small interface: ``submit(job)``, ``wait(timeout)`` returning the
+jobs that ended, each with its result or the fact that its worker died, ``capacity`` (how many
+jobs may run at once) and ``close()``. Dispatch is asynchronous (paper 002 section 3.6): the
+driver hands the next candidate to whichever worker frees up first. Retrying the trial of a
+dead worker once is the Study's job, the same for every backend.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection as mp_connection
+import os
+import pickle
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FitnasError
+
+__all__ = ["BACKENDS", "Done", "InProcessWorkers", "Job", "ProcessWorkers", "RayWorkers",
+           "Workers", "create_workers", "run_job"]
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation: the trial number, the encoding (JSON data) and its parent's."""
+
+    number: int
+    encoding: Any
+    parent_encoding: Any = None
+    budget: str | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Done:
+    """A job that ended: ``result`` (an EvalResult dict) and ``weights``, or ``died``."""
+
+    job: Job
+    result: dict[str, Any] | None = None
+    weights: dict[str, Any] | None = None
+    died: str = ""
+
+
+def run_job(space: Any, evaluator: Any, job: Job) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Decode and evaluate one job; returns the result dict and the trained weights."""
+    from ..evaluators import TableEvaluator
+
+    encoding = space.from_data(job.encoding)
+    graph = space.decode(encoding)
+    parent = None
+    if job.parent_encoding is not None:
+        parent = space.decode(space.from_data(job.parent_encoding))
+    # a benchmark table is keyed by the encoding (e.g. NAS-Bench-201's cellstr), not the graph
+    candidate = encoding if isinstance(evaluator, TableEvaluator) else graph
+    result = evaluator.evaluate(candidate, parent=parent)
+    weights = None
+    if result.ok and hasattr(evaluator, "weights_of"):
+        kept = evaluator.weights_of(graph)
+        weights = kept[1] if kept is not None else None
+    return result.to_dict(), weights
+
+
+class Workers(ABC):
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, job: Job) -> None: ...
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> list[Done]: ...
+
+    @property
+    @abstractmethod
+    def busy(self) -> int: ...
+
+    def close(self) -> None:
+        return None
+
+
+class InProcessWorkers(Workers):
+    """Runs each job in the driver's own process when ``wait`` is called."""
+
+    def __init__(self, space: Any, evaluator: Any) -> None:
+        self.space, self.evaluator = space, evaluator
+        self._pending: list[Job] = []
+
+    def submit(self, job: Job) -> None:
+        self._pending.append(job)
+
+    @property
+    def busy(self) -> int:
+        return len(self._pending)
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        if not self._pending:
+            return []
+        job = self._pending.pop(0)
+        result, weights = run_job(self.space, self.evaluator, job)
+        return [Done(job, result, weights)]
+
+
+def _process_main(payload: bytes, threads: int, conn: Any) -> None:
+    """A worker process: evaluate each job received on ``conn`` and send the outcome back."""
+    import torch
+
+    torch.set_num_threads(threads)
+    space, evaluator = pickle.loads(payload)
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        conn.send(run_job(space, evaluator, job))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    conn: Any
+    job: Job | None = None
+
+
+class ProcessWorkers(Workers):
+    """``n`` local worker processes (``spawn``), each with its own pipe, so that the death of
+    one process is the death of its own job only; a dead worker is replaced at once."""
+
+    def __init__(self, space: Any, evaluator: Any, n: int) -> None:
+        self.capacity = n
+        self._payload = pickle.dumps((space, evaluator))
+        self._threads = max(1, (os.cpu_count() or 1) // n)
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [self._start() for _ in range(n)]
+
+    def _start(self) -> _Slot:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_process_main, daemon=True,
+                                        args=(self._payload, self._threads, theirs))
+        process.start()
+        theirs.close()
+        return _Slot(process, ours)
+
+    def submit(self, job: Job) -> None:
+        slot = next((s for s in self._slots if s.job is None), None)
+        if slot is None:
+            raise FitnasError("all workers are busy")  # the Study never over-submits
+        slot.job = job
+        slot.conn.send(job)
+
+    @property
+    def busy(self) -> int:
+        return sum(s.job is not None for s in self._slots)
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        busy = [s for s in self._slots if s.job is not None]
+        if not busy:
+            return []
+        waitables = [s.conn for s in busy] + [s.process.sentinel for s in busy]
+        ready = set(mp_connection.wait(waitables, timeout))
+        out = []
+        for k, slot in enumerate(self._slots):
+            if slot.job is None or not (slot.conn in ready or slot.process.sentinel in ready):
+                continue
+            job, slot.job = slot.job, None
+            try:
+                result, weights = slot.conn.recv()
+                out.append(Done(job, result, weights))
+            except (EOFError, OSError):
+                slot.process.join(timeout=5)
+                out.append(Done(job, died=f"worker process died (exit code "
+                                          f"{slot.process.exitcode})"))
+                slot.conn.close()
+                self._slots[k] = self._start()
+        return out
+
+    def close(self) -> None:
+        for slot in self._slots:
+            try:
+                slot.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for slot in self._slots:
+            slot.process.join(timeout=10)
+            if slot.process.is_alive():
+                slot.process.kill()
+
+
+class RayWorkers(Workers):
+    """Ray tasks on a local instance (``ray.init()``) or a cluster (``address``)."""
+
+    def __init__(self, space: Any, evaluator: Any, n: int, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise FitnasError("--backend ray needs Ray: pip install 'ray'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs["num_cpus"] = max(n, 1)
+            try:
+                ray.init(**kwargs)
+            except Exception as err:
+                raise FitnasError(f"cannot start or join Ray ({address or 'local'}): {err}") from None
+            self._owns_ray = True
+        else:
+            self._owns_ray = False
+        self.capacity = n
+        self._payload = ray.put(pickle.dumps((space, evaluator)))
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_ray_run)
+        self._refs: dict[Any, Job] = {}
+
+    def submit(self, job: Job) -> None:
+        self._refs[self._task.remote(self._payload, job)] = job
+
+    @property
+    def busy(self) -> int:
+        return len(self._refs)
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        if not self._refs:
+            return []
+        ready, _ = self.ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        out = []
+        for ref in ready:
+            job = self._refs.pop(ref)
+            try:
+                result, weights = self.ray.get(ref)
+                out.append(Done(job, result, weights))
+            except (self.ray.exceptions.WorkerCrashedError,
+                    self.ray.exceptions.NodeDiedError) as err:
+                out.append(Done(job, died=f"Ray worker died ({type(err).__name__})"))
+            except self.ray.exceptions.RayTaskError as err:
+                out.append(Done(job, died=f"Ray task raised {type(err.cause).__name__}"))
+        return out
+
+    def close(self) -> None:
+        if self._owns_ray:
+            self.ray.shutdown()
+
+
+_RAY_CACHE: dict[int, tuple[Any, Any]] = {}
+
+
+def _ray_run(payload: bytes, job: Job) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    key = hash(payload)
+    if key not in _RAY_CACHE:  # one unpickling per worker process, not per task
+        import torch
+
+        torch.set_num_threads(1)
+        _RAY_CACHE.clear()
+        _RAY_CACHE[key] = pickle.loads(payload)
+    space, evaluator = _RAY_CACHE[key]
+    return run_job(space, evaluator, job)
+
+
+def create_workers(space: Any, evaluator: Any, workers: int = 1, backend: str = "local",
+                   address: str | None = None) -> Workers:
+    """The worker pool for ``backend`` (``local``: in-process for one worker, else processes)."""
+    if backend not in BACKENDS:
+        raise FitnasError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    if workers < 1:
+        raise FitnasError(f"--workers must be at least 1, got {workers}")
+    if backend == "ray":
+        return RayWorkers(space, evaluator, workers, address)
+    if workers == 1:
+        return InProcessWorkers(space, evaluator)
+    return ProcessWorkers(space, evaluator, workers)

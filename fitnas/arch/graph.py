@@ -73,6 +73,7 @@ class ArchGraph:
             raise ArchError("an architecture graph needs at least one node")
         self.nodes: tuple[Node, ...] = _topological(_normalized(raw))
         self._order = tuple(n.name for n in self.nodes)
+        self._fingerprint: str | None = None
         self._by_name = {n.name: n for n in self.nodes}
         out = tuple(outputs) if outputs else (self.nodes[-1].name,)
         for o in out:
@@ -83,6 +84,7 @@ class ArchGraph:
         self._numel: dict[str, int] = {INPUT: numel(self.input_shape)}
         self._in_shapes: dict[str, list[Shape]] = {}
         self._params: dict[str, int] = {}
+        self._macs: dict[str, tuple[int, int]] = {}  # node -> (MACs, extra MACs of its bias)
         self._specs: dict[str, OpSpec] = {}
         self._consumers: dict[str, list[str]] = {INPUT: []}
         for node in self.nodes:
@@ -97,6 +99,9 @@ class ArchGraph:
             self._in_shapes[node.name] = in_shapes
             self._specs[node.name] = spec
             self._params[node.name] = spec.params(node.attrs, in_shapes)
+            if type(spec).macs is not OpSpec.macs:  # convolutions and linear layers
+                macs = spec.macs(node.attrs, in_shapes, shape, False)
+                self._macs[node.name] = (macs, spec.macs(node.attrs, in_shapes, shape, True) - macs)
             self._consumers[node.name] = []
             for i in dict.fromkeys(node.inputs):
                 self._consumers[i].append(node.name)
@@ -135,6 +140,17 @@ class ArchGraph:
     def node_params(self, name: str) -> int:
         """Trainable parameters of node ``name``."""
         return self._params[name]
+
+    def node_macs(self, name: str, count_bias: bool = False) -> int:
+        """Multiply-accumulates of node ``name`` (see ``fitnas.costs.counts``)."""
+        macs, bias = self._macs.get(name, (0, 0))
+        return macs + bias if count_bias else macs
+
+    def total_macs(self, count_bias: bool = False) -> int:
+        """Multiply-accumulates of all nodes."""
+        if count_bias:
+            return sum(m + b for m, b in self._macs.values())
+        return sum(m for m, _ in self._macs.values())
 
     def total_params(self) -> int:
         """Trainable parameters of all nodes."""
@@ -178,18 +194,21 @@ class ArchGraph:
     def fingerprint(self) -> str:
         """A hash of the structure, independent of node names and of the order of independent
         nodes (a Merkle hash of each node over its op, attributes and input hashes)."""
-        digest: dict[str, str] = {INPUT: _sha(["input", list(self.input_shape)])}
-        for node in self.nodes:
-            inputs = [digest[i] for i in node.inputs]
-            if create_op(node.op).commutative:
-                inputs.sort()
-            digest[node.name] = _sha([node.op, node.to_dict()["attrs"], inputs])
-        body = [
-            sorted(digest[n.name] for n in self.nodes),
-            [digest[o] for o in self.outputs],
-            digest[INPUT],
-        ]
-        return _sha(body)[:32]
+        if self._fingerprint is None:
+            digest: dict[str, str] = {INPUT: _hash(("input", self.input_shape))}
+            for node in self.nodes:
+                inputs = [digest[i] for i in node.inputs]
+                if self._specs[node.name].commutative:
+                    inputs.sort()
+                # normalized attributes come in the op's fixed order, so no sorting is needed
+                digest[node.name] = _hash((node.op, tuple(node.attrs.items()), tuple(inputs)))
+            body = (tuple(sorted(digest[n] for n in self._order)),
+                    tuple(digest[o] for o in self.outputs), digest[INPUT])
+            self._fingerprint = _hash(body)
+        return self._fingerprint
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArchGraph.from_dict, (self.to_dict(),))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +291,9 @@ def _normalized(nodes: list[Node]) -> list[Node]:
         if node.name in seen:
             raise ArchError(f"node name {node.name!r} is used twice")
         seen.add(node.name)
+        if isinstance(node.attrs, MappingProxyType) and isinstance(node.inputs, tuple):
+            out.append(node)  # a node of another ArchGraph: checked and normalized already
+            continue
         spec = create_op(node.op)
         try:
             spec.check_arity(len(node.inputs))
@@ -287,7 +309,15 @@ def _normalized(nodes: list[Node]) -> list[Node]:
 
 
 def _topological(nodes: list[Node]) -> tuple[Node, ...]:
-    """Kahn's algorithm, always taking the earliest ready node of the given list."""
+    """Kahn's algorithm, always taking the earliest ready node of the given list (the list
+    itself when it is already a topological order, the usual case)."""
+    done = {INPUT}
+    for node in nodes:
+        if not done.issuperset(node.inputs):
+            break
+        done.add(node.name)
+    else:
+        return tuple(nodes)
     index = {n.name: k for k, n in enumerate(nodes)}
     waiting = {n.name: len({i for i in n.inputs if i != INPUT}) for n in nodes}
     readers: dict[str, list[str]] = {n.name: [] for n in nodes}
@@ -316,6 +346,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _sha(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+def _hash(obj: tuple[Any, ...]) -> str:
+    """A stable hash of nested tuples of str, int, float and bool (their ``repr``)."""
+    return hashlib.blake2b(repr(obj).encode(), digest_size=16).hexdigest()

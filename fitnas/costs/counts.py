@@ -14,12 +14,10 @@ Conventions (DESIGN.md, convention 8):
 
 from __future__ import annotations
 
-from ..arch import ArchGraph, OpSpec
+from ..arch import ArchGraph
 from .dtypes import bytes_per_element
 
 __all__ = ["count_macs", "count_params", "macs_per_node", "param_bytes"]
-
-_NO_MACS = OpSpec.macs
 
 
 def count_params(graph: ArchGraph) -> int:
@@ -34,24 +32,10 @@ def param_bytes(graph: ArchGraph, dtype: str = "fp32") -> int:
 
 def macs_per_node(graph: ArchGraph, count_bias: bool = False) -> dict[str, int]:
     """MACs of each node (zero for nodes other than convolutions and linear layers)."""
-    out = {}
-    for node in graph.nodes:
-        spec = graph.spec(node.name)
-        if type(spec).macs is _NO_MACS:
-            out[node.name] = 0
-        else:
-            out[node.name] = spec.macs(
-                node.attrs, graph.input_shapes(node.name), graph.shape(node.name), count_bias
-            )
-    return out
+    return {name: graph.node_macs(name, count_bias) for name in graph.order}
 
 
 def count_macs(graph: ArchGraph, count_bias: bool = False) -> int:
-    """Total MACs of one forward pass over the graph's input batch."""
-    total = 0
-    for node in graph.nodes:
-        spec = graph.spec(node.name)
-        if type(spec).macs is not _NO_MACS:
-            total += spec.macs(node.attrs, graph.input_shapes(node.name), graph.shape(node.name),
-                               count_bias)
-    return total
+    """Total MACs of one forward pass over the graph's input batch (each node's MACs come from
+    its op's formula, evaluated once when the graph's shapes are inferred)."""
+    return graph.total_macs(count_bias)

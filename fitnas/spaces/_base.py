@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -106,6 +107,12 @@ class SearchSpace(ABC):
         self.input_shape = check_shape(input_shape, self.default_input)
         self.classes = check_int(self.default_classes if classes is None else classes,
                                  "classes", 1)
+        self._graphs: OrderedDict[Any, ArchGraph] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_graphs"] = OrderedDict()  # the cache stays behind (graphs are cheap to remake)
+        return state
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
@@ -182,9 +189,27 @@ class SearchSpace(ABC):
         """The text form :meth:`parse` reads."""
         return self.to_json(enc)
 
+    def graph(self, enc: Encoding) -> ArchGraph:
+        """:meth:`decode` with a small cache of the latest graphs (a search decodes the same
+        candidate for its fingerprint, its constraint check and its evaluation)."""
+        cache = self._graphs
+        try:
+            cache.move_to_end(enc)
+            return cache[enc]
+        except (KeyError, TypeError):  # not cached, or an unhashable (list) form
+            pass
+        graph = self.decode(enc)
+        try:
+            cache[enc] = graph
+        except TypeError:
+            return graph
+        while len(cache) > 32:
+            cache.popitem(last=False)
+        return graph
+
     def fingerprint(self, enc: Encoding) -> str:
         """The de-duplication key of the decoded network (:meth:`ArchGraph.fingerprint`)."""
-        return self.decode(enc).fingerprint()
+        return self.graph(enc).fingerprint()
 
     def is_valid(self, enc: Encoding) -> bool:
         """Whether ``enc`` decodes (a well-formed encoding of a runnable network)."""

@@ -82,9 +82,12 @@ def export_trial(study: Any, number: int, folder: Path, formats: tuple[str, ...]
     (folder / "arch.json").write_text(graph.to_json())
     written["arch"] = folder / "arch.json"
     limits = study.constraints.limits
-    dtype = limits.dtype
-    order = best_order(graph, dtype).order if limits.schedule == "best" else None
-    plan = memory_plan(graph, order, dtype)
+    order = None
+    if limits.schedule == "best":
+        schedule = best_order(graph, limits.dtype)
+        order, plan = schedule.order, schedule.memory_plan(graph)
+    else:
+        plan = memory_plan(graph, None, limits.dtype)
     (folder / "memory_plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
     written["memory_plan"] = folder / "memory_plan.json"
     module = build(graph, order).eval()

@@ -58,6 +58,7 @@ class Study:
             self.directory.mkdir(parents=True, exist_ok=True)
         self.storage = Storage(self.directory / "study.db" if self.directory else None)
         self._reruns: list[tuple[int, Candidate]] = []
+        self._evaluated = 0
         if resume:
             self._replay()
         elif attach:
@@ -119,6 +120,7 @@ class Study:
         budget = Budget(trials=budget) if isinstance(budget, int) else budget
         deadline = time.monotonic() + budget.seconds if budget.seconds else None
         pool = create_workers(self.space, self.evaluator, workers, backend, address)
+        self._evaluated = len(self.trials((COMPLETE, FAILED)))
         running: dict[int, TrialRecord] = {}
         exhausted = False
         try:
@@ -149,8 +151,7 @@ class Study:
         if deadline is not None and time.monotonic() >= deadline:
             return False
         if budget.trials is not None:
-            evaluated = len(self.trials((COMPLETE, FAILED)))
-            return evaluated + running < budget.trials
+            return self._evaluated + running < budget.trials
         return True
 
     def _start_next(self, pool: Any) -> TrialRecord:
@@ -167,6 +168,8 @@ class Study:
             pool.submit(Job(number, self.space.to_data(candidate.encoding), parent,
                             candidate.budget, 1))
         else:
+            if record.state == FAILED:  # an invalid encoding: finished, and it counts
+                self._evaluated += 1
             self.strategy.tell(record.to_result())
         return record
 
@@ -175,7 +178,7 @@ class Study:
         base = {"number": number, "encoding": encoding, "parent": candidate.parent,
                 "budget": candidate.budget, "started": time.time()}
         try:
-            graph = self.space.decode(candidate.encoding)
+            graph = self.space.graph(candidate.encoding)
         except InvalidEncoding as err:
             return TrialRecord(state=FAILED, fingerprint="", result={"reason": str(err)},
                                finished=time.time(), **base)
@@ -208,6 +211,7 @@ class Study:
         if ok and done.weights is not None and self.directory is not None:
             self._save_weights(job.number, done.weights)
         self.storage.finish_trial(record)
+        self._evaluated += 1
         del running[job.number]
         self.strategy.tell(record.to_result())
         return record

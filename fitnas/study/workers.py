@@ -52,10 +52,10 @@ def run_job(space: Any, evaluator: Any, job: Job) -> tuple[dict[str, Any], dict[
     from ..evaluators import TableEvaluator
 
     encoding = space.from_data(job.encoding)
-    graph = space.decode(encoding)
+    graph = space.graph(encoding)
     parent = None
     if job.parent_encoding is not None:
-        parent = space.decode(space.from_data(job.parent_encoding))
+        parent = space.graph(space.from_data(job.parent_encoding))
     # a benchmark table is keyed by the encoding (e.g. NAS-Bench-201's cellstr), not the graph
     candidate = encoding if isinstance(evaluator, TableEvaluator) else graph
     result = evaluator.evaluate(candidate, parent=parent)
@@ -202,8 +202,9 @@ class RayWorkers(Workers):
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address:
                 kwargs["address"] = address
-            else:
+            else:  # a private local instance, reachable on the loopback address only
                 kwargs["num_cpus"] = max(n, 1)
+                kwargs["_node_ip_address"] = "127.0.0.1"
             try:
                 ray.init(**kwargs)
             except Exception as err:

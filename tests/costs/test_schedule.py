@@ -38,7 +38,8 @@ def graphs(draw: Any, max_nodes: int = 10) -> ArchGraph:
         src = names[-1 - min(back, draw(st.integers(0, 3)))]
         _, c, h, w = shapes[src]
         kind = draw(st.sampled_from(
-            ("conv", "conv", "unary", "unary", "pool", "add", "concat", "fac", "zero", "mul")))
+            ("conv", "conv", "unary", "unary", "pool", "add", "concat", "fac", "zero", "mul",
+             "weight")))
         name = f"n{len(nodes)}"
         if kind == "conv":
             out_c, k = draw(st.integers(1, 6)), draw(st.sampled_from((1, 3)))
@@ -54,6 +55,11 @@ def graphs(draw: Any, max_nodes: int = 10) -> ArchGraph:
         elif kind == "pool" and h >= 2:
             op = draw(st.sampled_from(("maxpool", "avgpool")))
             node = (op, (src,), {"kernel": 2, "stride": 2}, (1, c, h // 2, w // 2))
+        elif kind == "weight":  # a weight tensor (zero activation bytes) multiplied in
+            weight = f"w{len(nodes)}"
+            nodes.append((weight, "parameter", (), {"shape": (1, c, h, w)}))
+            shapes[weight] = (1, c, h, w)
+            node = ("mul", (src, weight), {}, (1, c, h, w))
         elif kind == "zero":
             node = ("zero", (src,), {}, (1, c, h, w))
         elif kind in ("add", "mul"):

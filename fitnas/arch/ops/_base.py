@@ -46,6 +46,11 @@ def numel(shape: Sequence[int]) -> int:
 
 def pair(value: Any, what: str) -> tuple[int, int]:
     """An int or a pair of ints as an ``(h, w)`` pair of non-negative ints."""
+    kind = type(value)
+    if kind is int:
+        return (value, value)
+    if kind is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value
     if isinstance(value, bool):
         raise ArchError(f"{what} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
@@ -128,7 +133,12 @@ class OpSpec(ABC):
         return ShapeError(f"{self.name}: {message}")
 
 
+_SCALARS = (int, float, str, bool, type(None))
+
+
 def _freeze(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, tuple):

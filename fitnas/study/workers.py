@@ -105,11 +105,18 @@ class InProcessWorkers(Workers):
         return [Done(job, result, weights)]
 
 
-def _process_main(payload: bytes, threads: int, conn: Any) -> None:
-    """A worker process: evaluate each job received on ``conn`` and send the outcome back."""
+def _use_threads(threads: int) -> None:
+    """Give this worker process ``threads`` torch threads, for training too (a worker that
+    used every core beside others would oversubscribe them, and torch slows down sharply)."""
     import torch
 
+    os.environ["FITNAS_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+
+
+def _process_main(payload: bytes, threads: int, conn: Any) -> None:
+    """A worker process: evaluate each job received on ``conn`` and send the outcome back."""
+    _use_threads(threads)
     space, evaluator = pickle.loads(payload)
     while True:
         job = conn.recv()
@@ -252,9 +259,7 @@ _RAY_CACHE: dict[int, tuple[Any, Any]] = {}
 def _ray_run(payload: bytes, job: Job) -> tuple[dict[str, Any], dict[str, Any] | None]:
     key = hash(payload)
     if key not in _RAY_CACHE:  # one unpickling per worker process, not per task
-        import torch
-
-        torch.set_num_threads(1)
+        _use_threads(1)
         _RAY_CACHE.clear()
         _RAY_CACHE[key] = pickle.loads(payload)
     space, evaluator = _RAY_CACHE[key]

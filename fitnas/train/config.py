@@ -27,7 +27,11 @@ class TrainError(FitnasError):
 
 
 def default_threads() -> int:
-    """``min(4, os.cpu_count())``: the torch thread count when none is given."""
+    """The torch thread count when none is given: ``$FITNAS_THREADS`` if set (the Study's
+    worker processes set it to their share of the cores), else ``min(4, os.cpu_count())``."""
+    share = os.environ.get("FITNAS_THREADS", "")
+    if share.isdigit() and int(share) >= 1:
+        return int(share)
     return max(1, min(4, os.cpu_count() or 1))
 
 

@@ -192,11 +192,15 @@ def export_onnx(
     is copied to the CPU for the export; the original is left where it is."""
     module, order = _prepare(graph, module, order)
     path = _write(path, onnx_bytes(module, order, inplace))
-    diff = check_onnx(path, module, graph.input_shape, order=order, seed=seed)
-    if not diff <= TOLERANCE:
-        raise ExportError(f"the ONNX model {str(path)!r} differs from torch by {diff:.3g} "
-                          f"(allowed {TOLERANCE:g}) under onnxruntime")
+    _require_close(check_onnx(path, module, graph.input_shape, order=order, seed=seed),
+                   f"the ONNX model {str(path)!r}", " under onnxruntime")
     return path
+
+
+def _require_close(diff: float, what: str, where: str = "") -> None:
+    """Raise unless an exported model agrees with torch within ``TOLERANCE``."""
+    if not diff <= TOLERANCE:  # also catches NaN
+        raise ExportError(f"{what} differs from torch by {diff:.3g} (allowed {TOLERANCE:g}){where}")
 
 
 def check_onnx(
@@ -252,10 +256,8 @@ def export_torchscript(
                           f"{str(err).splitlines()[0] if str(err) else ''}") from err
     finally:
         module.train(was_training)
-    diff = check_torchscript(path, module, graph.input_shape, order=order, seed=seed)
-    if not diff <= TOLERANCE:
-        raise ExportError(f"the TorchScript model {str(path)!r} differs from torch by {diff:.3g} "
-                          f"(allowed {TOLERANCE:g})")
+    _require_close(check_torchscript(path, module, graph.input_shape, order=order, seed=seed),
+                   f"the TorchScript model {str(path)!r}")
     return path
 
 

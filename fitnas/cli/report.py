@@ -25,16 +25,9 @@ def register(subparsers: Any) -> None:
 
 def open_study(folder: str) -> Any:
     """The finished Study in a run folder made by ``fitnas search``, without running it."""
-    from ..study.setup import SearchSettings, build_study
-    from ..study.storage import Storage
+    from ..study.setup import build_study, load_settings
 
-    path = Path(folder)
-    if not (path / "study.db").exists():
-        raise FitnasError(f"{folder!r} holds no fitnas run (no study.db)")
-    stored = Storage(path / "study.db").get_meta("settings")
-    if stored is None:
-        raise FitnasError(f"{folder!r} was not made by `fitnas search`")
-    return build_study(SearchSettings.from_dict(stored), path, attach=True)
+    return build_study(load_settings(folder), Path(folder), attach=True)
 
 
 def run_report(args: argparse.Namespace) -> int:

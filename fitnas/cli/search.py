@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -16,8 +17,8 @@ from ..study.setup import DEFAULT_DEVICE
 __all__ = ["register", "run_resume", "run_search"]
 
 RUN_FILES = ("study.db", "study.db-wal", "study.db-shm", "pareto.csv", "summary.json",
-             "report.html")
-RUN_FOLDERS = ("trials", "best", "report")
+             "report.html", "pareto.png", "progress.png", "lifetime.png")
+RUN_FOLDERS = ("trials", "best", "export")
 
 
 def register(subparsers: Any) -> None:
@@ -105,16 +106,13 @@ def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from ..study.setup import SearchSettings, build_study
+    from ..study.setup import build_study, load_settings
 
     settings = settings_from_args(args)
     out = Path(args.out or time.strftime("runs/search-%Y%m%d-%H%M%S"))
     if args.resume:
         _prepare_folder(out, True, False)
-        from ..study.storage import Storage
-
-        stored = Storage(out / "study.db").get_meta("settings")
-        settings = SearchSettings.from_dict(stored)
+        settings = load_settings(out)
     else:
         _validate(settings)
         _prepare_folder(out, False, args.force)
@@ -124,19 +122,12 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     from ..constraints import parse_budget
-    from ..study.setup import SearchSettings, build_study
-    from ..study.storage import Storage
+    from ..study.setup import build_study, load_settings
 
     out = Path(args.dir)
-    if not (out / "study.db").exists():
-        raise FitnasError(f"{str(out)!r} holds no fitnas run (no study.db)")
-    stored = Storage(out / "study.db").get_meta("settings")
-    if stored is None:
-        raise FitnasError(f"{str(out)!r} was not made by `fitnas search`; resume it from Python")
-    settings = SearchSettings.from_dict(stored)
+    settings = load_settings(out)
     if args.budget:
-        settings = SearchSettings.from_dict({**stored,
-                                             "budget": parse_budget(args.budget).to_dict()})
+        settings = dataclasses.replace(settings, budget=parse_budget(args.budget).to_dict())
     study = build_study(settings, out, resume=True)
     return _run(study, settings, out, args)
 

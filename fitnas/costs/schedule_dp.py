@@ -122,6 +122,15 @@ def exact_order(
     return None, budget, states
 
 
+def _ready_at_start(preds: list[int], segment: int, base: int) -> int:
+    """The nodes of ``segment`` whose predecessors are all in ``base`` (a bit mask)."""
+    ready = 0
+    for v in bits(segment):
+        if not preds[v] & ~base:
+            ready |= 1 << v
+    return ready
+
+
 def _search(
     model: SetModel, segment: int, base: int, floor: int, limit: int, deadline: float,
     max_states: int,
@@ -133,10 +142,7 @@ def _search(
     base |= model.input_bit
     full = base | segment
     preds, consumers, read_cons = model.preds, model.consumers, model.read_cons
-    first_ready = 0
-    for v in bits(segment):
-        if not preds[v] & ~base:
-            first_ready |= 1 << v
+    first_ready = _ready_at_start(preds, segment, base)
     # state -> (clamped peak, memory after, parent state, nodes of the move, ready nodes)
     best: dict[int, tuple[int, int, int, tuple[int, ...], int]] = {
         base: (floor, model.memory(base), -1, (), first_ready)}
@@ -203,10 +209,7 @@ def _reach(
     base |= model.input_bit
     full = base | segment
     preds, consumers, read_cons = model.preds, model.consumers, model.read_cons
-    ready0 = 0
-    for v in bits(segment):
-        if not preds[v] & ~base:
-            ready0 |= 1 << v
+    ready0 = _ready_at_start(preds, segment, base)
     over = 1 << 62
     seen = {base}
     expanded = 0

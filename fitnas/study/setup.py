@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import FitnasError
 
-__all__ = ["DEFAULT_DEVICE", "SearchSettings", "build_study", "parse_options"]
+__all__ = ["DEFAULT_DEVICE", "SearchSettings", "build_study", "load_settings", "parse_options"]
 
 #: The profile the default search targets (a Cortex-M7 board, see ``fitnas devices``).
 DEFAULT_DEVICE = "stm32f746-disco"
@@ -67,6 +67,23 @@ class SearchSettings:
     def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def load_settings(folder: str | Path) -> SearchSettings:
+    """The settings stored in the run folder ``folder`` by ``fitnas search``."""
+    from .storage import Storage
+
+    path = Path(folder)
+    if not (path / "study.db").exists():
+        raise FitnasError(f"{str(folder)!r} holds no fitnas run (no study.db)")
+    storage = Storage(path / "study.db")
+    try:
+        stored = storage.get_meta("settings")
+    finally:
+        storage.close()
+    if stored is None:
+        raise FitnasError(f"{str(folder)!r} was not made by `fitnas search`; open it from Python")
+    return SearchSettings.from_dict(stored)
 
 
 def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False,

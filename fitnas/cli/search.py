@@ -188,7 +188,11 @@ def _print_result(data: dict[str, Any], study: Any, out: Path) -> None:
             f"{format_count(best['macs'])} MACs")
     for line in study.constraints.describe():
         console.print(f"  limit: {line}")
+    exported = "best" in data["files"]
     console.print(f"written to {out}/: study.db, pareto.csv, summary.json"
                   + (", best/ (arch.json, weights.pt, model.onnx, memory_plan.json)"
-                     if best is not None else ""))
+                     if exported else ""))
+    if best is not None and not exported:
+        console.print("no best/ folder: the best trial has no trained weights (a --table search "
+                      "looks accuracies up instead of training)")
     console.print(f"next: fitnas report {out}")

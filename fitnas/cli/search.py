@@ -18,7 +18,7 @@ __all__ = ["register", "run_resume", "run_search"]
 
 RUN_FILES = ("study.db", "study.db-wal", "study.db-shm", "pareto.csv", "summary.json",
              "report.html", "pareto.png", "progress.png", "lifetime.png")
-RUN_FOLDERS = ("trials", "best", "export")
+RUN_FOLDERS = ("trials", "best", "export", "ensemble")
 
 
 def register(subparsers: Any) -> None:

@@ -72,16 +72,22 @@ class Evaluator(ABC):
 
     name = "evaluator"
 
-    def evaluate(self, candidate: Any, *, parent: Any = None, test: bool = False) -> EvalResult:
-        """Evaluate ``candidate``; never raises (except ``KeyboardInterrupt``)."""
+    def evaluate(self, candidate: Any, *, parent: Any = None, test: bool = False,
+                 budget: str | None = None) -> EvalResult:
+        """Evaluate ``candidate``; never raises (except ``KeyboardInterrupt``).
+
+        ``budget`` names a training budget the evaluator knows (a strategy's
+        ``Candidate.budget``, e.g. ``"early"``); ``None`` is the evaluator's full budget.
+        """
         start = time.perf_counter()
         try:
-            return self._evaluate(candidate, parent=parent, test=test)
+            return self._evaluate(candidate, parent=parent, test=test, budget=budget)
         except Exception as err:
             return EvalResult.failed(failure_reason(err), time.perf_counter() - start)
 
     @abstractmethod
-    def _evaluate(self, candidate: Any, *, parent: Any, test: bool) -> EvalResult:
+    def _evaluate(self, candidate: Any, *, parent: Any, test: bool, budget: str | None = None
+                  ) -> EvalResult:
         """Evaluate one candidate; may raise (``evaluate`` turns it into a failure)."""
 
     @abstractmethod

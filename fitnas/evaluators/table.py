@@ -112,7 +112,8 @@ class TableEvaluator(Evaluator):
                          f"{self.csv_path.name!r}: pass key_fn= to turn candidates into "
                          f"{self.key!r} keys")
 
-    def _evaluate(self, candidate: Any, *, parent: Any, test: bool) -> EvalResult:
+    def _evaluate(self, candidate: Any, *, parent: Any, test: bool, budget: str | None = None
+                  ) -> EvalResult:
         start = time.perf_counter()
         key = self.key_of(candidate)
         if key not in self._val:

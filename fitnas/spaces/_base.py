@@ -39,6 +39,7 @@ __all__ = [
     "make_rng",
     "register_space",
     "space_class",
+    "step_along",
 ]
 
 #: An encoding: nested tuples of ints and strings (JSON-able, hashable).
@@ -63,6 +64,24 @@ def make_rng(seed: int | random.Random | None) -> random.Random:
     if isinstance(seed, random.Random):
         return seed
     return random.Random(0 if seed is None else seed)
+
+
+def _pick(options: Sequence[Encoding], rng: random.Random, empty: str) -> Encoding:
+    if not options:
+        raise InvalidEncoding(empty)
+    return options[rng.randrange(len(options))]
+
+
+def step_along(values: Sequence[Any], current: Any, direction: int, what: str) -> Any:
+    """The value next to ``current`` in the ordered ``values`` (cheapest first), one step in
+    ``direction`` (+1 or -1); :class:`InvalidEncoding` past either end."""
+    if direction not in (1, -1):
+        raise InvalidEncoding(f"a coordinate step goes +1 or -1, got {direction!r}")
+    k = list(values).index(current) + direction
+    if not 0 <= k < len(values):
+        raise InvalidEncoding(f"{what} is already at its {'largest' if direction > 0 else 'smallest'} "
+                              f"value {current!r}")
+    return values[k]
 
 
 def check_shape(shape: Sequence[int] | None, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -151,6 +170,27 @@ class SearchSpace(ABC):
     def trim(self, enc: Encoding) -> list[Encoding]:
         """Every 'trim' neighbour (a smaller network); none by default."""
         return []
+
+    # ------------------------------------- coordinate descent (paper 002, Algorithm II)
+    def coordinates(self, enc: Encoding) -> list[Any]:
+        """The coordinates a layer move may step along (Algorithm II's ``(L_i, key)``); a
+        space without an ordered parameter has none."""
+        return []
+
+    def step(self, enc: Encoding, coordinate: Any, direction: int) -> Encoding:
+        """One step along ``coordinate``: ``direction`` +1 increases the value (Algorithm II's
+        ``alpha = 1.5`` for numbers, the next costlier choice for an ordered list of ops), -1
+        decreases it (``alpha = 0.66``); :class:`InvalidEncoding` when it leaves the space."""
+        raise InvalidEncoding(f"the {self.name} space has no coordinate {coordinate!r}")
+
+    def add_layer(self, enc: Encoding, rng: random.Random) -> Encoding:
+        """Algorithm II's meta move ``AddLayer``: here a random 'grow' neighbour;
+        :class:`InvalidEncoding` when there is none."""
+        return _pick(self.grow(enc), rng, f"the {self.name} network cannot grow further")
+
+    def remove_layer(self, enc: Encoding, rng: random.Random) -> Encoding:
+        """Algorithm II's meta move ``RemoveLayer``: here a random 'trim' neighbour."""
+        return _pick(self.trim(enc), rng, f"nothing of the {self.name} network can be removed")
 
     @property
     @abstractmethod

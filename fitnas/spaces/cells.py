@@ -39,11 +39,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..arch import INPUT, ArchGraph
-from ._base import InvalidEncoding, SearchSpace, SpaceError, check_int, make_rng, register_space
+from ._base import (
+    InvalidEncoding,
+    SearchSpace,
+    SpaceError,
+    check_int,
+    make_rng,
+    register_space,
+    step_along,
+)
 from ._cell_ops import COMBINATIONS, OPS, emit_cell
 from ._emit import Emitter
 
 __all__ = ["COMBINATIONS", "OPS", "CellsSpace", "augment_space_size", "trim_space_size"]
+
+#: The operations from the cheapest to the costliest in parameters and MACs (a coordinate
+#: step on ``O1`` or ``O2`` moves one place).
+OPS_BY_COST = ("maxpool3x3", "avgpool3x3", "sep3x3", "sep5x5", "fac1x7", "dil3x3", "conv3x3")
+FIELDS = ("IP1", "IP2", "O1", "O2", "C")
 
 Block = tuple[int, int, str, str, str]
 Cells = tuple[tuple[Block, ...], tuple[tuple[int, int, int], ...], tuple[int, ...]]
@@ -221,6 +234,29 @@ class CellsSpace(SearchSpace):
         if len(connected) >= 2:
             out += [(blocks, ident, tuple(sorted((*cut, b)))) for b in connected]
         return out
+
+    def coordinates(self, enc: Cells) -> list[tuple[int, str]]:
+        """``(block, field)`` for every field of every block (block 1-based, field one of
+        :data:`FIELDS`): inputs step to the next location, operations along
+        :data:`OPS_BY_COST`, the combination between ``add`` and ``concat``."""
+        blocks, _, _ = self.validate(enc)
+        return [(b, f) for b in range(1, len(blocks) + 1) for f in FIELDS]
+
+    def step(self, enc: Cells, coordinate: Any, direction: int) -> Cells:
+        blocks, ident, cut = self.validate(enc)
+        try:
+            b, name = coordinate
+            f = FIELDS.index(name)
+            block = blocks[b - 1]
+            if b < 1:
+                raise IndexError
+        except (TypeError, ValueError, IndexError):
+            raise InvalidEncoding(f"cells coordinate {coordinate!r} is not (block 1.."
+                                  f"{len(blocks)}, one of {', '.join(FIELDS)})") from None
+        values: Sequence[Any] = (range(b) if f < 2 else OPS_BY_COST if f < 4 else COMBINATIONS)
+        value = step_along(values, block[f], direction, f"{name} of block {b}")
+        new = (*block[:f], value, *block[f + 1:])
+        return self.validate(((*blocks[: b - 1], new, *blocks[b:]), ident, cut))
 
     # ----------------------------------------------------------------- tokens
     def _offsets(self) -> tuple[int, int, int, int, int, int, int]:

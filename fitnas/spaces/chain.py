@@ -263,6 +263,22 @@ class ChainSpace(SearchSpace):
                 raise FailValidArch(f"{key} of conv layer {layer} cannot go below 1")
         return self.validate(((*convs[:layer], tuple(fields), *convs[layer + 1:]), fcs))
 
+    def step(self, enc: Chain, coordinate: Any, direction: int) -> Chain:
+        """Algorithm II's step: ``coordinate = (layer, key)`` scaled by 1.5 (``direction`` +1)
+        or 0.66 (-1); a step that rounds back to the same value moves it by one instead."""
+        if direction not in (1, -1):
+            raise InvalidEncoding(f"a coordinate step goes +1 or -1, got {direction!r}")
+        try:
+            layer, key = coordinate
+        except (TypeError, ValueError):
+            raise InvalidEncoding(f"chain coordinate {coordinate!r} is not (layer, key)") from None
+        return self.scale(enc, layer, key, FACTORS[0] if direction > 0 else FACTORS[1])
+
+    def add_layer(self, enc: Chain, rng: random.Random) -> Chain:
+        """Algorithm II's ``AddLayer(A, Randomize(L_i))`` after a random layer ``L_i``."""
+        convs, fcs = self.validate(enc)
+        return self.random_layer(enc, rng.randrange(len(convs) + len(fcs)), rng)
+
     def mutations(self, enc: Chain) -> list[Chain]:
         """Every coordinate step: each coordinate scaled by 1.5 and by 0.66."""
         out = []

@@ -41,6 +41,7 @@ from ._base import (
     check_int,
     make_rng,
     register_space,
+    step_along,
 )
 from ._emit import Emitter
 
@@ -52,6 +53,8 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 _CHEAP = ("none", "skip_connect")
 _CONVS = ("nor_conv_1x1", "nor_conv_3x3")
+#: The operations from the cheapest to the costliest (a coordinate step moves one place).
+BY_COST = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3")
 
 
 @register_space
@@ -153,6 +156,17 @@ class NB201Space(SearchSpace):
         enc = self.validate(enc)
         return [_replace(enc, e, op) for e in range(len(EDGES)) if enc[e] in _CONVS
                 for op in _CHEAP]
+
+    def coordinates(self, enc: tuple[str, ...]) -> list[int]:
+        """The six edges: a step moves an edge's operation one place along :data:`BY_COST`."""
+        return list(range(len(EDGES)))
+
+    def step(self, enc: tuple[str, ...], coordinate: Any, direction: int) -> tuple[str, ...]:
+        enc = self.validate(enc)
+        if coordinate not in range(len(EDGES)):
+            raise InvalidEncoding(f"nb201 coordinate {coordinate!r} is not an edge 0..5")
+        return _replace(enc, coordinate,
+                        step_along(BY_COST, enc[coordinate], direction, f"edge {coordinate}"))
 
     # ----------------------------------------------------------------- tokens
     @property

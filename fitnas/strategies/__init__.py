@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import random_search
+from . import coordinate, growtrim, random_search
 from ._base import (
     COMPLETE,
     FAILED,
@@ -10,6 +10,7 @@ from ._base import (
     RUNNING,
     Candidate,
     NoFeasibleArchitecture,
+    NotReady,
     Strategy,
     StrategyError,
     TrialResult,
@@ -25,10 +26,13 @@ __all__ = [
     "RUNNING",
     "Candidate",
     "NoFeasibleArchitecture",
+    "NotReady",
     "Strategy",
     "StrategyError",
     "TrialResult",
+    "coordinate",
     "create_strategy",
+    "growtrim",
     "list_strategies",
     "random_search",
     "register_strategy",

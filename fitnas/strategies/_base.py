@@ -25,6 +25,7 @@ __all__ = [
     "RUNNING",
     "Candidate",
     "NoFeasibleArchitecture",
+    "NotReady",
     "Strategy",
     "StrategyError",
     "TrialResult",
@@ -45,6 +46,12 @@ class StrategyError(FitnasError):
 
 class NoFeasibleArchitecture(StrategyError):
     """No architecture of the space met the limits within the attempts allowed."""
+
+
+class NotReady(StrategyError):
+    """Raised by ``ask`` when the strategy must see the results of the candidates still running
+    before it proposes another (a synchronous step, e.g. paper 002's N-best variant or MemNAS's
+    selection among the top K). The Study then waits for a result and asks again."""
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,16 @@ class RandomSearch(Strategy):
     name = "random"
     summary = "constrained random sampling (Chan et al. 2018, Algorithm I)"
 
-    def __init__(self, space: SearchSpace, seed: int = 0, max_attempts: int = 2000) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, max_attempts: int = 2000,
+                 seen: set[str] | None = None) -> None:
         super().__init__(space, seed)
         if max_attempts < 1:
             raise NoFeasibleArchitecture(f"max_attempts must be >= 1, got {max_attempts}")
         self.max_attempts = max_attempts
         self._rng = random.Random(seed)
-        self._seen: set[str] = set()
+        #: fingerprints already proposed (a strategy that samples randomly in one of its
+        #: phases passes its own set, so the random samples never repeat its other proposals)
+        self._seen: set[str] = set() if seen is None else seen
         self._failed_in_a_row = 0
         self._any_feasible = False
         self._smallest: dict[str, float] = {}

@@ -12,13 +12,14 @@ retried once, then the trial is FAILED; an evaluation that fails is FAILED at on
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..constraints import LIMIT_COSTS, Budget, Constraints
 from ..spaces import InvalidEncoding, SearchSpace
-from ..strategies import Candidate, NoFeasibleArchitecture, Strategy
+from ..strategies import Candidate, NoFeasibleArchitecture, NotReady, Strategy, StrategyError
 from .pareto import pareto_front
 from .storage import Storage, StorageError
 from .trial import COMPLETE, FAILED, FINISHED, INFEASIBLE, RUNNING, TrialRecord
@@ -58,6 +59,7 @@ class Study:
             self.directory.mkdir(parents=True, exist_ok=True)
         self.storage = Storage(self.directory / "study.db" if self.directory else None)
         self._reruns: list[tuple[int, Candidate]] = []
+        self._recent_weights: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._evaluated = 0
         if resume:
             self._replay()
@@ -129,6 +131,12 @@ class Study:
                        and self._may_start(budget, deadline, len(running))):
                     try:
                         record = self._start_next(pool)
+                    except NotReady:
+                        if not running:
+                            raise StrategyError(
+                                f"strategy {self.strategy.name!r} waits for results, but no "
+                                "candidate is running") from None
+                        break  # a synchronous step: wait for a result, then ask again
                     except NoFeasibleArchitecture:
                         if not self.trials((COMPLETE, FAILED)) and not running:
                             raise
@@ -163,10 +171,12 @@ class Study:
         record = self._checked_record(number, candidate)
         self.storage.add_trial(record, log_ask=not rerun)
         if record.state == RUNNING:
-            parent = self.storage.trial(candidate.parent).encoding if candidate.parent is not None \
-                else None
+            parent = weights = None
+            if candidate.parent is not None:
+                parent = self.storage.trial(candidate.parent).encoding
+                weights = self._weights_of(candidate.parent)
             pool.submit(Job(number, self.space.to_data(candidate.encoding), parent,
-                            candidate.budget, 1))
+                            candidate.budget, 1, weights))
         else:
             if record.state == FAILED:  # an invalid encoding: finished, and it counts
                 self._evaluated += 1
@@ -194,7 +204,7 @@ class Study:
         if done.died:
             if job.attempt < 2:  # retried once, then FAILED
                 pool.submit(Job(job.number, job.encoding, job.parent_encoding, job.budget,
-                                job.attempt + 1))
+                                job.attempt + 1, job.parent_weights))
                 return None
             result: dict[str, Any] = {"state": "failed", "reason": done.died}
         else:
@@ -208,8 +218,12 @@ class Study:
             test_accuracy=result.get("test_accuracy") if ok else None, result=result,
             parent=started.parent, budget=started.budget, attempts=job.attempt,
             started=started.started, finished=time.time())
-        if ok and done.weights is not None and self.directory is not None:
-            self._save_weights(job.number, done.weights)
+        if ok and done.weights is not None:
+            self._recent_weights[job.number] = done.weights
+            while len(self._recent_weights) > 16:
+                self._recent_weights.popitem(last=False)
+            if self.directory is not None:
+                self._save_weights(job.number, done.weights)
         self.storage.finish_trial(record)
         self._evaluated += 1
         del running[job.number]
@@ -225,6 +239,22 @@ class Study:
         tmp = folder / f"{number}.pt.tmp"
         torch.save(weights, tmp)
         tmp.replace(folder / f"{number}.pt")
+
+    def _weights_of(self, number: int) -> dict[str, Any] | None:
+        """The trained weights of trial ``number`` (kept in memory for the latest trials, else
+        read from the run folder), sent with a child's job so any worker can inherit them;
+        ``None`` when the evaluator trains nothing or the weights are gone."""
+        if not hasattr(self.evaluator, "weights_of"):
+            return None
+        if number in self._recent_weights:
+            return self._recent_weights[number]
+        path = self.weights_path(number)
+        if path is None:
+            return None
+        import torch
+
+        weights: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        return weights
 
     def weights_path(self, number: int) -> Path | None:
         if self.directory is None:

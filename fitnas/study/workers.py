@@ -28,13 +28,16 @@ BACKENDS = ("local", "ray")
 
 @dataclass(frozen=True)
 class Job:
-    """One evaluation: the trial number, the encoding (JSON data) and its parent's."""
+    """One evaluation: the trial number, the encoding (JSON data), its parent's encoding and
+    trained weights (a state dict, so that any worker can inherit them), and the name of the
+    training budget (``None``: the evaluator's full budget)."""
 
     number: int
     encoding: Any
     parent_encoding: Any = None
     budget: str | None = None
     attempt: int = 1
+    parent_weights: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,14 @@ def run_job(space: Any, evaluator: Any, job: Job) -> tuple[dict[str, Any], dict[
 
     encoding = space.from_data(job.encoding)
     graph = space.graph(encoding)
-    parent = None
+    parent: Any = None
     if job.parent_encoding is not None:
         parent = space.graph(space.from_data(job.parent_encoding))
+        if job.parent_weights is not None:
+            parent = (parent, job.parent_weights)
     # a benchmark table is keyed by the encoding (e.g. NAS-Bench-201's cellstr), not the graph
     candidate = encoding if isinstance(evaluator, TableEvaluator) else graph
-    result = evaluator.evaluate(candidate, parent=parent)
+    result = evaluator.evaluate(candidate, parent=parent, budget=job.budget)
     weights = None
     if result.ok and hasattr(evaluator, "weights_of"):
         kept = evaluator.weights_of(graph)

@@ -19,7 +19,8 @@ class DyingTableEvaluator(TableEvaluator):
         super().__init__(*args, **kwargs)
         self.markers, self.die_once, self.die_always = markers, die_once, die_always
 
-    def _evaluate(self, candidate: Any, *, parent: Any, test: bool) -> EvalResult:
+    def _evaluate(self, candidate: Any, *, parent: Any, test: bool, budget: str | None = None
+                  ) -> EvalResult:
         key = self.key_of(candidate)
         marker = Path(self.markers) / hashlib.sha1(key.encode()).hexdigest()
         if key in self.die_always or (key in self.die_once and not marker.exists()):

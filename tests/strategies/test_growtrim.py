@@ -1,0 +1,162 @@
+"""``growtrim``: MemNAS iterations (eq. 1 + eq. 2 neighbours, eq. 4 selection, controller)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fitnas.spaces import create_space
+from fitnas.spaces.cells import augment_space_size, trim_space_size
+from fitnas.strategies import (
+    COMPLETE,
+    INFEASIBLE,
+    Candidate,
+    NotReady,
+    StrategyError,
+    TrialResult,
+    create_strategy,
+)
+
+TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
+
+
+def small_cells(max_blocks: int = 3):  # type: ignore[no-untyped-def]
+    return create_space("cells", input_shape=(1, 1, 8, 8), classes=10, filters=8,
+                        max_blocks=max_blocks)
+
+
+def tell(strategy, number: int, cand: Candidate, accuracy: float | None,  # type: ignore[no-untyped-def]
+         peak: float = 1000.0, param_bytes: float = 1000.0, state: str = COMPLETE) -> None:
+    costs = {"peak_activation_bytes": peak, "param_bytes": param_bytes}
+    strategy.tell(TrialResult(number, cand.encoding, state, accuracy, costs, {}))
+
+
+def start(strategy, accuracies: list[float]) -> list[Candidate]:  # type: ignore[no-untyped-def]
+    """Run the initial random samples with the given accuracies."""
+    cands = [strategy.ask() for _ in accuracies]
+    for number, (cand, acc) in enumerate(zip(cands, accuracies)):
+        tell(strategy, number, cand, acc)
+    return cands
+
+
+@pytest.mark.parametrize("max_blocks", [2, 3, 5])
+def test_an_iteration_enumerates_exactly_the_eq1_plus_eq2_neighbours(max_blocks: int) -> None:
+    space = small_cells(max_blocks)
+    strategy = create_strategy("growtrim", space, seed=max_blocks, k=2, controller="none")
+    initial = start(strategy, [0.5, 0.9, 0.7, 0.6, 0.8, 0.4, 0.3, 0.2][:2])
+    first = strategy.ask()
+    parent = strategy.selected[-1]
+    assert parent.encoding == initial[1].encoding  # the most accurate initial sample
+    blocks, identity, cut = parent.encoding
+    grow = augment_space_size(len(blocks)) if len(blocks) < max_blocks else 0
+    trim = trim_space_size(len(blocks), space.n_cells, len(identity), len(blocks) - len(cut))
+    assert strategy.enumerated == grow + trim
+    assert first.info["move"] in ("grow", "trim")
+
+
+def test_trims_inherit_and_fine_tune_grows_train_from_scratch() -> None:
+    space = small_cells()
+    strategy = create_strategy("growtrim", space, seed=0, k=40, initial=1, controller="none")
+    start(strategy, [0.8])
+    parent_number = 0
+    kinds = set()
+    for number in range(1, 41):
+        cand = strategy.ask()
+        kinds.add(cand.info["move"])
+        if cand.info["move"] == "trim":
+            assert cand.parent == parent_number and cand.budget == "finetune"
+        else:
+            assert cand.parent is None and cand.budget is None
+        tell(strategy, number, cand, 0.5)
+    assert kinds == {"grow", "trim"}
+    inherit = create_strategy("growtrim", space, seed=0, k=40, initial=1, controller="none",
+                              inherit_grown=True)
+    start(inherit, [0.8])
+    grown = next(c for c in iter(inherit.ask, None) if c.info["move"] == "grow")
+    assert grown.parent == 0 and grown.budget is None
+
+
+def test_selection_by_eq4_prefers_less_memory_at_equal_lambdas() -> None:
+    space = small_cells()
+    strategy = create_strategy("growtrim", space, seed=1, k=2, initial=1, controller="none")
+    start(strategy, [0.80])
+    a, b = strategy.ask(), strategy.ask()
+    with pytest.raises(NotReady):
+        strategy.ask()  # the top K are still training
+    # a: +5% accuracy for twice the memory; b: -1% accuracy for half the memory
+    tell(strategy, 1, a, 0.84, peak=2000.0, param_bytes=2000.0)
+    tell(strategy, 2, b, 0.792, peak=500.0, param_bytes=500.0)
+    strategy.ask()
+    assert strategy.selected[-1].encoding == b.encoding
+    # accuracy alone (lambda_beta = 0) picks the other
+    acc_only = create_strategy("growtrim", space, seed=1, k=2, initial=1, controller="none",
+                               lambda_beta=0.0)
+    start(acc_only, [0.80])
+    a, b = acc_only.ask(), acc_only.ask()
+    tell(acc_only, 1, a, 0.84, peak=2000.0, param_bytes=2000.0)
+    tell(acc_only, 2, b, 0.792, peak=500.0, param_bytes=500.0)
+    acc_only.ask()
+    assert acc_only.selected[-1].encoding == a.encoding
+
+
+def test_the_parent_stays_when_no_candidate_improves_and_infeasible_ones_are_replaced() -> None:
+    space = small_cells()
+    strategy = create_strategy("growtrim", space, seed=2, k=2, initial=1, controller="none")
+    start(strategy, [0.80])
+    parent = strategy.ask()  # first of iteration 1
+    tell(strategy, 1, parent, None, state=INFEASIBLE)
+    a, b = strategy.ask(), strategy.ask()  # two more: the infeasible one was replaced
+    with pytest.raises(NotReady):
+        strategy.ask()
+    tell(strategy, 2, a, 0.5)
+    tell(strategy, 3, b, 0.6)
+    nxt = strategy.ask()
+    assert strategy.selected[-1].encoding == strategy.selected[0].encoding
+    assert nxt.encoding not in (a.encoding, b.encoding, parent.encoding)
+
+
+def test_the_controller_is_retrained_after_each_iteration_and_ranks_the_neighbours() -> None:
+    space = create_space("nb201")
+    strategy = create_strategy("growtrim", space, seed=0, k=3, controller="ranking",
+                               controller_epochs=5)
+    start(strategy, [0.5, 0.6, 0.7])
+    models = []
+    for number in range(3, 12):
+        cand = strategy.ask()
+        if not models or strategy._model is not models[-1]:
+            models.append(strategy._model)
+        tell(strategy, number, cand, 0.5 + (number % 4) / 10)
+    strategy.ask()
+    models.append(strategy._model)
+    assert len({id(m) for m in models}) >= 3  # after iterations 0, 1, 2 and 3
+    # the queue is in the controller's order
+    it = strategy._iteration
+    scores = strategy._model.predict([space.to_tokens(e) for e, _ in it.queue])
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("bad", [{"k": 0}, {"controller": "lstm"}, {"lambda_alpha": 0},
+                                 {"initial": 0}])
+def test_bad_arguments_are_one_line_errors(bad: dict) -> None:
+    with pytest.raises(StrategyError, match="growtrim"):
+        create_strategy("growtrim", create_space("nb201"), **bad)
+
+
+@pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks/nb201_12epoch.csv")
+def test_a_study_on_nb201_honours_the_limit_and_improves_on_its_start() -> None:
+    from fitnas.constraints import Constraints, Limits
+    from fitnas.evaluators import TableEvaluator
+    from fitnas.study import Study
+
+    space = create_space("nb201")
+    evaluator = TableEvaluator(TABLE, "cifar10_test", key_fn=space.format)
+    strategy = create_strategy("growtrim", space, seed=3, k=4, controller_epochs=10,
+                               lambda_beta=0.0)
+    study = Study(space, strategy, evaluator, Constraints(Limits(max_peak_mem=262144)))
+    study.optimize(40)
+    done = study.trials((COMPLETE,))
+    assert len(done) == 40
+    assert all(t.costs["peak_activation_bytes"] <= 262144 for t in done)
+    assert max(t.accuracy for t in done) > max(t.accuracy for t in done[:4])
+    assert len(strategy.selected) >= 5

@@ -32,6 +32,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--strategy", default="random", help="NAME or NAME:KEY=VALUE,...")
     p.add_argument("--budget", default="3m", help="trials (50), time (10m, 2h) or both (50,10m)")
     p.add_argument("--epochs", type=float, default=8.0, help="training epochs per candidate")
+    p.add_argument("--early-epochs", type=float,
+                   help="epochs of an early-assessed candidate (coordinate's random and first "
+                        "adaptive samples; default a quarter of --epochs)")
+    p.add_argument("--finetune-epochs", type=float,
+                   help="epochs of a trimmed candidate fine-tuned from its parent (growtrim; "
+                        "default a third of --epochs)")
     p.add_argument("--table", help="score candidates by look-up in this CSV instead of training")
     p.add_argument("--metric", default="cifar10_val", help="the --table column to maximize")
     p.add_argument("--workers", type=int, default=1, help="evaluations run at once")
@@ -66,8 +72,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     if args.device is not None and args.device.lower() == "none":
         args.device = None
     limits, device = limits_from_args(args)
-    if args.epochs <= 0:
-        raise FitnasError(f"--epochs must be positive, got {args.epochs}")
+    for flag, value in (("--epochs", args.epochs), ("--early-epochs", args.early_epochs),
+                        ("--finetune-epochs", args.finetune_epochs)):
+        if value is not None and value <= 0:
+            raise FitnasError(f"{flag} must be positive, got {value:g}")
     if args.subset is not None and args.subset <= 0:
         raise FitnasError(f"--subset must be positive, got {args.subset}")
     subset: float | int | None = args.subset
@@ -77,7 +85,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         data=args.data, space=space, space_options=parse_options(space_opts, "--space"),
         strategy=strategy, strategy_options=parse_options(strategy_opts, "--strategy"),
         device=device.name if device is not None else None, limits=limits.to_dict(),
-        epochs=args.epochs, subset=subset, table=args.table, metric=args.metric,
+        epochs=args.epochs, early_epochs=args.early_epochs,
+        finetune_epochs=args.finetune_epochs, subset=subset, table=args.table, metric=args.metric,
         seed=args.seed, budget=parse_budget(args.budget).to_dict())
 
 

@@ -88,6 +88,8 @@ class ChainSpace(SearchSpace):
         max_fc_layers: most hidden layers (2).
         batchnorm: a BN after each conv layer's ReLU (True).
         token_max: the largest value a token can hold (``None``: 4 x the largest limit).
+        min_filters: fewest filters a random conv layer draws (``max_filters // 8``); with
+            batch norm a layer's peak is twice its output, so a tight peak limit may need 1.
     """
 
     name = "chain"
@@ -97,7 +99,8 @@ class ChainSpace(SearchSpace):
                  max_conv_layers: int | None = None, max_filters: int | None = None,
                  max_kernel: int = 3, max_pool: int = 2, max_sub: int = 2,
                  max_fc_layers: int = 2, max_hidden: int | None = None,
-                 batchnorm: bool = True, token_max: int | None = None):
+                 batchnorm: bool = True, token_max: int | None = None,
+                 min_filters: int | None = None):
         super().__init__(input_shape, classes)
         scale = min(1.0, min(self.input_shape[2:]) / 32)
         self.max_conv_layers = check_int(
@@ -107,6 +110,8 @@ class ChainSpace(SearchSpace):
             max(8, round(128 * scale)) if max_filters is None else max_filters, "max_filters")
         self.max_hidden = check_int(
             max(16, round(2048 * scale)) if max_hidden is None else max_hidden, "max_hidden")
+        self.min_filters = check_int(max(1, self.max_filters // 8) if min_filters is None
+                                     else min_filters, "min_filters", 1, self.max_filters)
         self.max_kernel = check_int(max_kernel, "max_kernel")
         self.max_pool = check_int(max_pool, "max_pool")
         self.max_sub = check_int(max_sub, "max_sub")
@@ -121,7 +126,8 @@ class ChainSpace(SearchSpace):
                 "max_filters": self.max_filters, "max_kernel": self.max_kernel,
                 "max_pool": self.max_pool, "max_sub": self.max_sub,
                 "max_fc_layers": self.max_fc_layers, "max_hidden": self.max_hidden,
-                "batchnorm": self.batchnorm, "token_max": self.token_max}
+                "batchnorm": self.batchnorm, "token_max": self.token_max,
+                "min_filters": self.min_filters}
 
     # -------------------------------------------------------------- encodings
     def from_data(self, data: Any) -> Chain:
@@ -184,7 +190,7 @@ class ChainSpace(SearchSpace):
         return (tuple(convs), fcs)
 
     def _random_conv(self, rng: random.Random, h: int, w: int) -> tuple[ConvLayer, tuple[int, int]]:
-        n = rng.randint(max(1, self.max_filters // 8), self.max_filters)
+        n = rng.randint(self.min_filters, self.max_filters)
         fx = rng.choice([k for k in range(1, self.max_kernel + 1) if k % 2 or w >= 2])
         fy = rng.choice([k for k in range(1, self.max_kernel + 1) if k % 2 or h >= 2])
         h, w = h - (1 - fy % 2), w - (1 - fx % 2)

@@ -54,6 +54,10 @@ class SearchSettings:
     #: The limits in force (the device profile's, overridden by flags), as ``Limits.to_dict()``.
     limits: dict[str, Any] = field(default_factory=dict)
     epochs: float = 8.0
+    #: Epochs of the ``early`` (paper 002 sec. 3.4) and ``finetune`` (paper 000 sec. 4)
+    #: budgets strategies may ask for; ``None``: a quarter and a third of ``epochs``.
+    early_epochs: float | None = None
+    finetune_epochs: float | None = None
     subset: float | int | None = None
     table: str | None = None
     metric: str = "cifar10_val"
@@ -106,8 +110,13 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
         dataset = create_dataset(settings.data, seed=settings.seed, subset=settings.subset)
         space = create_space(settings.space, input_shape=dataset.input_shape,
                              classes=dataset.classes, **settings.space_options)
+        from ..train import Budget
+
         config = TrainConfig(epochs=settings.epochs, seed=settings.seed)
-        evaluator = TrainerEvaluator(dataset, config, decode=space.decode)
+        budgets = {name: Budget(epochs=value) for name, value in
+                   (("early", settings.early_epochs), ("finetune", settings.finetune_epochs))
+                   if value is not None}
+        evaluator = TrainerEvaluator(dataset, config, decode=space.decode, budgets=budgets)
     strategy = create_strategy(settings.strategy, space, seed=settings.seed,
                                **settings.strategy_options)
     study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume,

@@ -126,6 +126,9 @@ BAD = [
     (["--max-macs", "lots"], "lots"),
     (["--budget", "soon"], "soon"),
     (["--budget", "0"], "0"),
+    (["--strategy", "coordinate:variant=greedy"], "greedy"),
+    (["--strategy", "growtrim:controller=lstm"], "lstm"),
+    (["--early-epochs", "0"], "--early-epochs must be positive"),
 ]
 
 
@@ -173,3 +176,27 @@ def test_same_seed_same_trials_with_one_worker(tmp_path: Path) -> None:
                                     "ORDER BY number").fetchall())
     assert rows[0] == rows[1]
     assert any(r[1] == "COMPLETE" for r in rows[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["coordinate:nrandom=2,nadapt=2,nfinal=1",
+                                      "growtrim:k=2,initial=2,controller_epochs=5"])
+def test_coordinate_and_growtrim_search_and_resume(strategy: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    out = tmp_path / "run"
+    assert main(["search", "--budget", "4", "--epochs", "1", "--early-epochs", "0.5",
+                 "--finetune-epochs", "0.25", "--strategy", strategy, "--device", "none",
+                 "--max-params", "30K", "--out", str(out), "--json"]) == 0
+    assert main(["resume", str(out), "--budget", "6", "--json"]) == 0  # replays the strategy
+    with sqlite3.connect(out / "study.db") as con:
+        rows = con.execute("SELECT state, budget, parent, result FROM trials WHERE state != "
+                           "'INFEASIBLE' ORDER BY number").fetchall()
+    assert len(rows) == 6
+    epochs = {None: 1.0, "early": 0.5, "finetune": 0.25}
+    for state, budget, parent, result in rows:
+        assert state == "COMPLETE"
+        assert json.loads(result)["extra"]["budget"] == {"epochs": epochs[budget]}
+        assert (budget == "finetune") == (parent is not None)
+    if strategy.startswith("coordinate"):
+        assert [r[1] for r in rows] == ["early"] * 4 + [None] * 2

@@ -1,0 +1,389 @@
+"""``fitnas bench nb201``: search strategies on a NAS-Bench-201 table, without training.
+
+Dong & Yang, "NAS-Bench-201", ICLR 2020: the metric of each of the 15,625 cells is a look-up in
+a table (``../shared/benchmarks/nb201_12epoch.csv``; any CSV with a ``cellstr`` column and the
+metric's column), so a search of 100 evaluations takes seconds and many seeds can be compared.
+
+* fitnas strategies run through the real :class:`~fitnas.study.Study` (in memory) with a
+  :class:`~fitnas.evaluators.TableEvaluator` and :class:`~fitnas.constraints.Constraints`: a
+  proposal over the limits is INFEASIBLE, is not looked up and does not count; the budget is
+  the number of evaluated trials. An architecture the table lacks is a FAILED evaluation.
+* The Optuna baselines (``optuna-tpe``, ``optuna-nsga2``) follow the same rule in the same
+  process; see :mod:`fitnas.bench.optuna_baselines`.
+* After each evaluation the run records the best metric found so far (evaluated architectures
+  always meet the limits). The *regret* at a checkpoint is the table's best value among the
+  architectures that meet the limits minus the run's best after that many evaluations, in the
+  metric's units (percentage points for the NB201 table); a run that stopped earlier counts
+  with its last value, and one that found nothing yet has an infinite regret (a median that
+  falls on such runs is ``None``).
+* Limits are those of ``fitnas search``; a limit on an analytic cost may be ``median``: the
+  median (the lower one for an even count) of that cost over the table's architectures. Costs
+  are the project's cost models on the benchmark's network (:mod:`fitnas.bench.costs`, cached).
+  Latency limits are not supported: the table's best feasible value would need the latency of
+  every network of the table.
+* The network follows the metric's dataset: CIFAR-10 (input 1x3x32x32, 10 classes) by default,
+  100 classes for ``cifar100_*`` and 16x16 inputs with 120 classes for ``imagenet16_120_*``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..constraints import LIMIT_COSTS, Constraints, Limits
+from ..errors import FitnasError
+from ..spaces import InvalidEncoding
+from ..spaces.nb201 import NB201Space
+from ..strategies import NoFeasibleArchitecture, create_strategy, list_strategies
+from ._record import Recorder, RunResult, StopRun
+from .costs import CostTable, table_costs
+from .optuna_baselines import OPTUNA_STRATEGIES, check_sampler, run_optuna
+
+__all__ = ["MEDIAN_LIMITS", "BenchResult", "NB201Bench", "StrategySpec", "check_strategies",
+           "default_checkpoints",
+           "known_strategies", "load_table", "parse_strategy", "run_nb201", "space_for_metric"]
+
+#: The limits that accept ``median`` (those on analytic costs).
+MEDIAN_LIMITS: tuple[str, ...] = tuple(n for n in LIMIT_COSTS if n != "max_latency_ms")
+_CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+def known_strategies() -> list[str]:
+    """The registered fitnas strategies, then the Optuna baselines."""
+    return [*list_strategies(), *OPTUNA_STRATEGIES]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A strategy to bench: its name, constructor options and label (``NAME[:K=V,...]``)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def is_optuna(self) -> bool:
+        return self.name in OPTUNA_STRATEGIES
+
+
+def parse_strategy(text: str) -> StrategySpec:
+    """``"random"`` or ``"optuna-tpe:n_startup_trials=5"``; an unknown name lists the known."""
+    from ..study.setup import parse_options
+
+    name, _, opts = text.strip().partition(":")
+    name = name.strip()
+    if name not in known_strategies():
+        raise FitnasError(f"unknown strategy {name!r}; known: {', '.join(known_strategies())}")
+    options = parse_options(opts, "--strategy")
+    label = name + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
+    return StrategySpec(name, options, label)
+
+
+def check_strategies(specs: Sequence[StrategySpec], metric: str = "cifar10_test") -> None:
+    """Fail early (one line) on a strategy whose options are wrong, or on a missing Optuna."""
+    space = space_for_metric(metric)
+    for spec in specs:
+        if spec.is_optuna:
+            check_sampler(spec.name, spec.options)
+        else:
+            create_strategy(spec.name, space, seed=0, **spec.options)
+
+
+def default_checkpoints(evals: int) -> list[int]:
+    """10, 25, 50, 100, 200, 500, ... below ``evals``, then ``evals``."""
+    return [c for c in _CHECKPOINTS if c < evals] + [evals]
+
+
+def space_for_metric(metric: str) -> NB201Space:
+    """The benchmark's network for the dataset of ``metric`` (see the module docstring)."""
+    if metric.startswith("cifar100"):
+        return NB201Space(classes=100)
+    if metric.startswith("imagenet16"):
+        return NB201Space(input_shape=(1, 3, 16, 16), classes=120)
+    return NB201Space()
+
+
+def load_table(path: str | Path, metric: str, space: NB201Space) -> dict[str, float]:
+    """Canonical cellstr -> metric value (NaN where empty) of the CSV ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FitnasError(f"benchmark table {str(path)!r} does not exist")
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise FitnasError(f"cannot read {str(path)!r} as CSV: {err}") from None
+    if "cellstr" not in columns:
+        raise FitnasError(f"{str(path)!r} has no 'cellstr' column (columns: "
+                          f"{', '.join(columns) or 'none'}); a NAS-Bench-201 table is needed")
+    if metric not in columns:
+        raise FitnasError(f"{str(path)!r} has no column {metric!r}; columns: "
+                          f"{', '.join(c for c in columns if c != 'cellstr')}")
+    values: dict[str, float] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            cellstr = space.format(space.parse(row["cellstr"] or ""))
+        except InvalidEncoding as err:
+            raise FitnasError(f"{str(path)!r} line {line}: {err}") from None
+        text = (row.get(metric) or "").strip()
+        try:
+            value = float(text) if text else math.nan
+        except ValueError:
+            raise FitnasError(f"{str(path)!r} line {line}: column {metric!r} holds {text!r}, not "
+                              "a number") from None
+        if cellstr in values:
+            raise FitnasError(f"{str(path)!r} line {line}: architecture {cellstr} appears twice")
+        values[cellstr] = value
+    if not values:
+        raise FitnasError(f"{str(path)!r} has no rows")
+    return values
+
+
+@dataclass
+class BenchResult:
+    """The outcome of :meth:`NB201Bench.run` (``to_dict`` is the ``--json`` output)."""
+
+    table: str
+    metric: str
+    limits: Limits
+    median_limits: list[str]
+    evals: int
+    seeds: int
+    seed_base: int
+    max_proposals: int
+    checkpoints: list[int]
+    table_rows: int
+    feasible_rows: int
+    table_best_feasible: float
+    table_best_cellstr: str
+    space: dict[str, Any]
+    costs: dict[str, Any]
+    runs: dict[str, list[RunResult]] = field(default_factory=dict)
+
+    def regrets(self, name: str, checkpoint: int) -> list[float]:
+        """Each run's regret after ``checkpoint`` evaluations (``inf`` before any value)."""
+        out = []
+        for run in self.runs[name]:
+            best = run.best_at(checkpoint)
+            out.append(math.inf if best is None else self.table_best_feasible - best)
+        return out
+
+    def median_regret(self, name: str) -> dict[int, float | None]:
+        """Median regret over the seeds at each checkpoint (``None`` when it is infinite)."""
+        out: dict[int, float | None] = {}
+        for c in self.checkpoints:
+            m = statistics.median(self.regrets(name, c))
+            out[c] = round(m, 6) if math.isfinite(m) else None
+        return out
+
+    def median_best(self, name: str) -> dict[int, float | None]:
+        """Median best value over the seeds at each checkpoint (``None``: nothing found)."""
+        regret = self.median_regret(name)
+        return {c: None if r is None else round(self.table_best_feasible - r, 6)
+                for c, r in regret.items()}
+
+    def seconds_per_run(self, name: str) -> float:
+        return statistics.median(r.seconds for r in self.runs[name])
+
+    def to_dict(self, archs: bool = False) -> dict[str, Any]:
+        """The JSON form; ``archs`` adds each run's evaluated cellstrs."""
+        return {
+            "table": self.table, "metric": self.metric, "limits": self.limits.to_dict(),
+            "median_limits": self.median_limits, "evals": self.evals, "seeds": self.seeds,
+            "seed_base": self.seed_base, "max_proposals": self.max_proposals,
+            "table_rows": self.table_rows, "feasible_rows": self.feasible_rows,
+            "table_best_feasible": self.table_best_feasible,
+            "table_best_cellstr": self.table_best_cellstr, "space": self.space,
+            "costs": self.costs, "checkpoints": self.checkpoints,
+            "strategies": {name: {
+                "runs": [r.to_dict(archs) for r in runs],
+                "median_regret": self.median_regret(name),
+                "median_best": self.median_best(name),
+                "seconds_per_run": round(self.seconds_per_run(name), 4),
+            } for name, runs in self.runs.items()},
+        }
+
+
+class NB201Bench:
+    """A table, a metric and limits, ready to run strategies (see the module docstring).
+
+    Args:
+        table: the CSV file; metric: its column to maximize.
+        limits: the limits (``None``: none); median: names of limits (from
+            :data:`MEDIAN_LIMITS`) to set to the table's median of their cost.
+        evals: evaluations per run; max_proposals: proposals per run at most (default
+            ``50 * evals``).
+        jobs, use_cache: how the costs of the table are computed (:func:`table_costs`).
+        notify: called with a line before a long cost computation.
+    """
+
+    def __init__(self, table: str | Path, metric: str = "cifar10_test",
+                 limits: Limits | None = None, median: Sequence[str] = (), evals: int = 100,
+                 max_proposals: int | None = None, jobs: int | None = None,
+                 use_cache: bool = True, notify: Callable[[str], None] | None = None) -> None:
+        if evals < 1:
+            raise FitnasError(f"--evals must be at least 1, got {evals}")
+        self.evals = evals
+        self.max_proposals = max_proposals if max_proposals is not None else 50 * evals
+        if self.max_proposals < evals:
+            raise FitnasError(f"--max-proposals must be at least --evals ({evals}), got "
+                              f"{self.max_proposals}")
+        limits = limits if limits is not None else Limits()
+        if limits.max_latency_ms is not None or "max_latency_ms" in median:
+            raise FitnasError("bench nb201 checks analytic costs only: a latency limit would need "
+                              "the latency of every network of the table; drop --max-latency-ms")
+        for name in median:
+            if name not in MEDIAN_LIMITS:
+                raise FitnasError(f"median is not available for {name!r}; accepted: "
+                                  f"{', '.join(MEDIAN_LIMITS)}")
+        self.table_path, self.metric = str(table), metric
+        self.space = space_for_metric(metric)
+        self.values = load_table(table, metric, self.space)
+        self.median_limits = [n for n in MEDIAN_LIMITS if n in median]
+        self.cost_table: CostTable | None = None
+        if self.median_limits or limits.active():
+            self.cost_table = table_costs(self.space.get_config(), list(self.values), limits.dtype,
+                                          limits.schedule, jobs=jobs, use_cache=use_cache,
+                                          notify=notify)
+            medians = {n: statistics.median_low(c[LIMIT_COSTS[n]] for c in
+                                                self.cost_table.costs.values())
+                       for n in self.median_limits}
+            limits = limits.merged(medians)
+        self.limits = limits
+        self.constraints = Constraints(limits)
+        self._extra_costs: dict[str, dict[str, float]] = {}
+        from ..evaluators import TableEvaluator  # imports torch: before any run is timed
+
+        #: The Study's evaluator, stateless, shared by the runs.
+        self.evaluator = TableEvaluator(self.table_path, metric, key_fn=self.space.format)
+        feasible = {c: v for c, v in self.values.items() if v == v and self.meets_limits(c)}
+        if not feasible:
+            raise FitnasError(f"no architecture of {self.table_path!r} with a {metric} value "
+                              f"meets the limits ({'; '.join(limits.describe())})")
+        self.feasible_rows = len(feasible)
+        self.best_cellstr = max(feasible, key=lambda c: (feasible[c], c))
+        self.best_feasible = feasible[self.best_cellstr]
+
+    # ------------------------------------------------------------- look-ups
+    def costs_of(self, cellstr: str) -> dict[str, float]:
+        """The analytic costs of ``cellstr`` (cached table costs, else computed once)."""
+        if self.cost_table is not None and cellstr in self.cost_table:
+            return self.cost_table[cellstr]
+        if cellstr not in self._extra_costs:
+            graph = self.space.decode(self.space.parse(cellstr))
+            self._extra_costs[cellstr] = self.constraints.analytic_costs(graph)
+        return self._extra_costs[cellstr]
+
+    def violations_of(self, cellstr: str) -> dict[str, float]:
+        """``(cost - limit) / limit`` per active limit (``<= 0``: met); the Study's numbers."""
+        if not self.limits.active():
+            return {}
+        return self.constraints.violations(self.costs_of(cellstr))
+
+    def meets_limits(self, cellstr: str) -> bool:
+        return all(v <= 0 for v in self.violations_of(cellstr).values())
+
+    def value_of(self, cellstr: str) -> float | None:
+        """The table's metric of ``cellstr``; ``None`` when the table lacks it or it is empty."""
+        value = self.values.get(cellstr)
+        return None if value is None or value != value else value
+
+    # ----------------------------------------------------------------- runs
+    def run_one(self, spec: StrategySpec, seed: int) -> RunResult:
+        """One run of ``spec`` with ``seed``."""
+        recorder = Recorder(seed, self.evals, self.max_proposals)
+        start = time.perf_counter()
+        note = ""
+        if spec.is_optuna:
+            run_optuna(spec.name, spec.options, recorder, self.space.format, self.value_of,
+                       self.violations_of, bool(self.limits.active()))
+        else:
+            note = self._run_study(spec, recorder)
+        return recorder.result(time.perf_counter() - start, note)
+
+    def _run_study(self, spec: StrategySpec, recorder: Recorder) -> str:
+        from ..study import COMPLETE, FAILED, Study
+
+        strategy = create_strategy(spec.name, self.space, seed=recorder.seed, **spec.options)
+        study = Study(self.space, strategy, self.evaluator, self.constraints, None)
+
+        def callback(_: Any, record: Any) -> None:
+            recorder.proposed()
+            if record.state in (COMPLETE, FAILED):
+                cellstr = self.space.format(self.space.from_data(record.encoding))
+                recorder.evaluation(cellstr, self.value_of(cellstr) if record.state == COMPLETE
+                                    else None)
+            if recorder.capped:
+                raise StopRun
+
+        try:
+            study.optimize(self.evals, callback=callback)
+        except StopRun:
+            return recorder.cap_note()
+        except NoFeasibleArchitecture as err:
+            return f"the strategy stopped: {err}"
+        finally:
+            study.storage.close()
+        if not recorder.done:
+            return f"the strategy stopped after {len(recorder.evaluated)} evaluations"
+        return ""
+
+    def run(self, strategies: Sequence[StrategySpec], seeds: int = 5, seed_base: int = 0,
+            checkpoints: Sequence[int] | None = None,
+            progress: Callable[[str, int], None] | None = None) -> BenchResult:
+        """Run each strategy with seeds ``seed_base .. seed_base + seeds - 1``.
+
+        ``progress(label, seed)`` is called after each run.
+        """
+        if seeds < 1:
+            raise FitnasError(f"--seeds must be at least 1, got {seeds}")
+        checkpoints = sorted(set(checkpoints or default_checkpoints(self.evals)))
+        bad = [c for c in checkpoints if not 1 <= c <= self.evals]
+        if bad:
+            raise FitnasError(f"checkpoint {bad[0]} is outside 1..{self.evals} (the --evals)")
+        check_strategies(strategies, self.metric)
+        ct = self.cost_table
+        result = BenchResult(
+            table=self.table_path, metric=self.metric, limits=self.limits,
+            median_limits=self.median_limits, evals=self.evals, seeds=seeds, seed_base=seed_base,
+            max_proposals=self.max_proposals, checkpoints=checkpoints,
+            table_rows=len(self.values), feasible_rows=self.feasible_rows,
+            table_best_feasible=self.best_feasible, table_best_cellstr=self.best_cellstr,
+            space=self.space.get_config(),
+            costs={"cache": str(ct.path) if ct and ct.path else None,
+                   "computed": ct.computed if ct else 0,
+                   "seconds": round(ct.seconds, 3) if ct else 0.0})
+        for spec in strategies:
+            label = spec.label or spec.name
+            result.runs[label] = []
+            for seed in range(seed_base, seed_base + seeds):
+                result.runs[label].append(self.run_one(spec, seed))
+                if progress is not None:
+                    progress(label, seed)
+        return result
+
+
+def run_nb201(table: str | Path, metric: str = "cifar10_test",
+              strategies: Sequence[str | StrategySpec] | None = None,
+              limits: Limits | Mapping[str, Any] | None = None, median: Sequence[str] = (),
+              evals: int = 100, seeds: int = 5, seed_base: int = 0,
+              checkpoints: Sequence[int] | None = None, **kwargs: Any) -> BenchResult:
+    """Bench ``strategies`` (default: every registered one and the Optuna baselines) on
+    ``table``; ``kwargs`` go to :class:`NB201Bench` (``max_proposals``, ``jobs``, ...)."""
+    specs = [s if isinstance(s, StrategySpec) else parse_strategy(s)
+             for s in (strategies or known_strategies())]
+    if seeds < 1:
+        raise FitnasError(f"--seeds must be at least 1, got {seeds}")
+    check_strategies(specs, metric)
+    if isinstance(limits, Mapping):
+        limits = Limits.from_dict(limits)
+    bench = NB201Bench(table, metric, limits, median, evals, **kwargs)
+    return bench.run(specs, seeds, seed_base, checkpoints)

@@ -1,0 +1,215 @@
+"""``fitnas bench``: benchmark search strategies on tabular benchmarks, without training.
+
+``fitnas bench nb201 --table nb201_12epoch.csv`` runs every registered strategy and the Optuna
+baselines on NAS-Bench-201 for several seeds and prints the median regret at checkpoints (see
+:mod:`fitnas.bench.nb201` for the rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..constraints.arguments import add_limit_arguments, limits_from_args
+from ..errors import FitnasError
+
+__all__ = ["register", "run_bench_nb201"]
+
+_EXAMPLE_TABLE = "../shared/benchmarks/nb201_12epoch.csv"
+
+
+def register(subparsers: Any) -> None:
+    b = subparsers.add_parser(
+        "bench", help="benchmark search strategies on a tabular benchmark (no training)",
+        description="Run search strategies on a benchmark table, many seeds in seconds.")
+    sub = b.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(b))
+    b.set_defaults(handler=lambda _: _missing(b))
+
+    p = sub.add_parser(
+        "nb201", help="strategies on NAS-Bench-201: median regret over seeds",
+        description="Run search strategies on a NAS-Bench-201 table (accuracy by look-up) under "
+        "hard limits and report the median regret (the table's best value among the "
+        "architectures that meet the limits minus the best found) after N evaluations. A "
+        "proposal over the limits is not evaluated and does not count.",
+        epilog="A limit on an analytic cost (--max-peak-mem, --max-param-mem, --max-total-mem, "
+        "--max-params, --max-macs) may be 'median': the median of that cost over the table's "
+        f"architectures. Example: fitnas bench nb201 --table {_EXAMPLE_TABLE} "
+        "--max-peak-mem median --strategy random --strategy optuna-tpe")
+    p.add_argument("--table", metavar="CSV",
+                   help=f"the NAS-Bench-201 table (a CSV with a cellstr column), e.g. {_EXAMPLE_TABLE}")
+    p.add_argument("--metric", default="cifar10_test", help="the table column to maximize")
+    p.add_argument("--strategy", action="append", metavar="NAME[:KEY=VALUE,...]",
+                   help="a strategy to run (repeatable); default: every registered strategy and "
+                        "the Optuna baselines optuna-tpe and optuna-nsga2")
+    p.add_argument("--evals", type=int, default=100, help="evaluations per run (default 100)")
+    p.add_argument("--seeds", type=int, default=5, help="runs per strategy (default 5)")
+    p.add_argument("--seed-base", type=int, default=0, help="the first seed (default 0)")
+    p.add_argument("--checkpoints", metavar="N,N,...",
+                   help="evaluation counts to report (default 10, 25, 50, 100, ... up to --evals)")
+    p.add_argument("--max-proposals", type=int, metavar="N",
+                   help="proposals per run at most, infeasible ones included (default 50 x --evals)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="processes that compute the table's costs (default: every core)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the cost cache ($FITNAS_CACHE_DIR, else "
+                        "$XDG_CACHE_HOME/fitnas or ~/.cache/fitnas)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON results to FILE")
+    p.add_argument("--archs", action="store_true",
+                   help="add each run's evaluated architectures (cellstrs) to the JSON")
+    add_limit_arguments(p, device_default=None)
+    p.set_defaults(handler=run_bench_nb201)
+
+
+def _missing(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _checkpoints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        values = []
+    if not values:
+        raise FitnasError(f"bad --checkpoints {text!r}: expected evaluation counts joined by "
+                          "commas, e.g. 25,50,100")
+    return values
+
+
+def _limits(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    from ..bench import MEDIAN_LIMITS
+
+    if args.device is not None and args.device.lower() == "none":
+        args.device = None
+    if args.max_latency_ms is not None:
+        raise FitnasError("bench nb201 checks analytic costs only: a latency limit would need the "
+                          "latency of every network of the table; drop --max-latency-ms")
+    median = []
+    for name in MEDIAN_LIMITS:
+        value = getattr(args, name)
+        if isinstance(value, str) and value.strip().lower() == "median":
+            median.append(name)
+            setattr(args, name, None)
+    limits, _ = limits_from_args(args)
+    return limits, median
+
+
+def _prepare_out(out: str | None) -> Path | None:
+    if out is None:
+        return None
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FitnasError(f"cannot write --out {out!r}: {err.strerror or err}") from None
+    if path.is_dir():
+        raise FitnasError(f"--out {out!r} is a folder; give a file name, e.g. {out}/bench.json")
+    return path
+
+
+def run_bench_nb201(args: argparse.Namespace) -> int:
+    """The ``fitnas bench nb201`` command."""
+    from ..bench import NB201Bench, check_strategies, known_strategies, parse_strategy
+
+    if not args.table:
+        raise FitnasError(f"give the NAS-Bench-201 table with --table CSV, e.g. --table "
+                          f"{_EXAMPLE_TABLE} (any CSV with a cellstr column and the metric)")
+    if args.evals < 1:
+        raise FitnasError(f"--evals must be at least 1, got {args.evals}")
+    if args.seeds < 1:
+        raise FitnasError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.jobs is not None and args.jobs < 1:
+        raise FitnasError(f"--jobs must be at least 1, got {args.jobs}")
+    specs = list({s.label: s for s in map(parse_strategy, args.strategy or known_strategies())
+                  }.values())
+    check_strategies(specs, args.metric)
+    checkpoints = _checkpoints(args.checkpoints)
+    limits, median = _limits(args)
+    out = _prepare_out(args.out)
+
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    bench = NB201Bench(args.table, args.metric, limits, median, args.evals, args.max_proposals,
+                       args.jobs, not args.no_cache, notify=lambda line: err.print(line))
+    total = len(specs) * args.seeds
+    if args.json:
+        result = bench.run(specs, args.seeds, args.seed_base, checkpoints)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("runs", total=total)
+            result = bench.run(specs, args.seeds, args.seed_base, checkpoints,
+                               progress=lambda label, seed: progress.advance(task))
+    data = result.to_dict(archs=args.archs)
+    if out is not None:
+        try:
+            out.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as e:
+            raise FitnasError(f"cannot write --out {str(out)!r}: {e.strerror or e}") from None
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print(result, out)
+    return 0
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print(result: Any, out: Path | None) -> None:
+    import statistics
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{result.table}[/bold]: {result.table_rows:,} architectures, metric "
+                  f"{result.metric}, {result.evals} evaluations x {result.seeds} seeds "
+                  f"(from {result.seed_base})")
+    for line in result.limits.describe():
+        console.print(f"  limit: {line}")
+    for name in result.median_limits:
+        console.print(f"  {name}: the median over the table")
+    console.print(f"{result.feasible_rows:,} architectures meet the limits; the best: "
+                  f"[bold]{result.table_best_feasible:g}[/bold] {result.table_best_cellstr}")
+    costs = result.costs
+    if costs["computed"]:
+        console.print(f"costs: {costs['computed']:,} architectures computed in "
+                      f"{costs['seconds']:.1f} s" + (f", cached in {costs['cache']}"
+                                                     if costs["cache"] else ""))
+    regret_table = Table(title=f"median regret after N evaluations ({result.metric})")
+    best_table = Table(title=f"median best {result.metric} found after N evaluations")
+    for t in (regret_table, best_table):
+        t.add_column("strategy", no_wrap=True)
+        for c in result.checkpoints:
+            t.add_column(f"N={c}", justify="right")
+    for head in ("proposals", "repeats", "s/run"):
+        regret_table.add_column(head, justify="right")
+    notes = []
+    for name, runs in result.runs.items():
+        regret, best = result.median_regret(name), result.median_best(name)
+        regret_table.add_row(name, *(_fmt(regret[c]) for c in result.checkpoints),
+                             f"{statistics.median(r.proposals for r in runs):g}",
+                             f"{statistics.median(r.repeated for r in runs):g}",
+                             f"{result.seconds_per_run(name):.2f}")
+        best_table.add_row(name, *(_fmt(best[c]) for c in result.checkpoints))
+        notes += [f"{name} seed {r.seed}: {r.note}" for r in runs if r.note]
+    console.print(regret_table)
+    console.print(best_table)
+    console.print("regret: the best value above minus the best found, in the table's units; "
+                  "'-': half the runs or more had found nothing yet. Per run (medians): "
+                  "proposals, infeasible ones included; repeats, evaluations of an architecture "
+                  "evaluated before (they count, as retraining would); seconds. Proposals over "
+                  "the limits are not evaluated and do not count.")
+    for note in notes:
+        console.print(f"[yellow]note[/yellow]: {note}")
+    if out is not None:
+        console.print(f"written to {out}")

@@ -41,10 +41,10 @@ def run_search(args: argparse.Namespace, name: str, fraction: float, peak: int |
     strategy = strategy.format(r=r, a=a, f=max(1, args.trials - r - a))
     argv = ["search", "--data", "fashion-mnist", "--subset", str(args.subset), "--space", space,
             "--strategy", strategy, "--epochs", str(args.epochs),
-            "--budget", f"{args.trials},{args.minutes}m", "--device", "none", "--seed", "0",
-            "--out", str(out), "--force", "--json"]
+            "--budget", f"{args.trials},{args.minutes}m", "--device", "none", "--seed", "0"]
     if peak is not None:
         argv += ["--max-peak-mem", str(peak)]
+    argv += ["--out", str(out), "--force", "--json"]  # left out of the recorded command
     start = time.perf_counter()
     code = fitnas_main(argv)
     if code != 0:  # e.g. no network of the space meets the limit: a row that says so

@@ -29,7 +29,8 @@ from fitnas.bench import OPTUNA_STRATEGIES, BenchResult, NB201Bench, known_strat
 from fitnas.units import format_bytes
 
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nb201_12epoch.csv"
-DEFAULT_STRATEGIES = ("random", "coordinate", "growtrim", "optuna-tpe", "optuna-nsga2")
+DEFAULT_STRATEGIES = ("random", "coordinate", "growtrim", "growtrim:lambda_beta=0", "optuna-tpe",
+                      "optuna-nsga2")
 CHECKPOINTS = (25, 50, 100, 200)
 
 

@@ -115,13 +115,34 @@ class SequenceEncoder(nn.Module):
         return out.gather(1, index).squeeze(1)
 
     def encode(self, seqs: Sequence[tuple[int, ...]], batch: int = 1024) -> Tensor:
-        """Features of many sequences, in batches of similar length (no gradient needed)."""
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        feats = torch.empty(len(seqs), self.gru.hidden_size)
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            tokens, lengths = pad_tokens([seqs[i] for i in idx])
-            feats[torch.tensor(idx)] = self(tokens, lengths)
+        """Features of many sequences without gradients, as ``forward`` computes them (to
+        float rounding) but about twice as fast: the embedding and the GRU's input projection
+        are folded into one table of input gates per token, so each step multiplies only the
+        hidden state (the GRU equations of ``torch.nn.GRU``). Sequences are batched by length.
+        """
+        gru = self.gru
+        w_ih, w_hh, b_ih, b_hh = (getattr(gru, name) for name in (
+            "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+        with torch.no_grad():
+            table = nn.functional.linear(self.embed.weight, w_ih, b_ih)
+            order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+            feats = torch.empty(len(seqs), gru.hidden_size)
+            for start in range(0, len(order), batch):
+                idx = order[start : start + batch]
+                tokens, lengths = pad_tokens([seqs[i] for i in idx])
+                gates = table[tokens]  # (batch, longest, 3 hidden)
+                h = gates.new_zeros(len(idx), gru.hidden_size)
+                out = torch.empty_like(h)
+                for t in range(tokens.shape[1]):
+                    i_r, i_z, i_n = gates[:, t].chunk(3, 1)
+                    h_r, h_z, h_n = nn.functional.linear(h, w_hh, b_hh).chunk(3, 1)
+                    r = torch.sigmoid(i_r + h_r)
+                    z = torch.sigmoid(i_z + h_z)
+                    n = torch.tanh(i_n + r * h_n)
+                    h = n + z * (h - n)
+                    done = lengths == t + 1
+                    out[done] = h[done]
+                feats[torch.tensor(idx)] = out
         return feats
 
 

@@ -13,12 +13,29 @@ neighbours of a parent (its 'augment' and 'trim' candidates, ``SearchSpace.grow`
   graph's own execution order) and parameter bytes, both fp32;
 * :func:`merit_samples`: the :class:`~fitnas.predictors.Sample` of each candidate, its score
   the eq. 4 merit relative to the parent;
+* :func:`table4_rounds`: the two rounds of a Table 4 style comparison (below);
 * :func:`ranking_metrics`: NDCG@K and AP@K of a prediction (Table 4's metrics).
+
+:func:`table4_rounds` builds, for a seed:
+
+* ``round_0``, the training data: ``parents`` search iterations, each around its own parent
+  drawn with ``space.sample``; its group is ``per_parent`` candidates drawn at random from the
+  parent's ``hops``-move :func:`neighbourhood` (all of them when fewer), each scored relative
+  to *its* parent. MemNAS retrains the controller on "all of the previously trained
+  architectures" of earlier iterations (section 3.2), so the training groups come from
+  different parents and merits of different groups are not comparable;
+* the selected parent: the round-0 candidate of highest merit (MemNAS carries the best
+  candidate of an iteration on as the next parent);
+* ``round_1``, the held-out candidates: the selected parent's ``hops``-move neighbourhood less
+  every round-0 candidate and parent, scored relative to the selected parent (at most
+  ``test_size`` of them, drawn at random, when given).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..costs import estimate
@@ -27,7 +44,8 @@ from ._sequences import Sample
 from .merit import merit_score
 from .metrics import ap_at_k, ndcg_at_k
 
-__all__ = ["memory_costs", "merit_samples", "neighbourhood", "ranking_metrics"]
+__all__ = ["Rounds", "memory_costs", "merit_samples", "neighbourhood", "ranking_metrics",
+           "table4_rounds"]
 
 
 def neighbourhood(space: SearchSpace, parent: Any, hops: int = 1) -> list[Any]:
@@ -89,3 +107,56 @@ def ranking_metrics(true_scores: Sequence[float], predicted_scores: Sequence[flo
         out[f"ndcg@{k}"] = ndcg_at_k(true_scores, predicted_scores, k)
         out[f"ap@{k}"] = ap_at_k(true_scores, predicted_scores, k)
     return out
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """The data of one Table 4 comparison (see the module docstring)."""
+
+    round_0: list[list[Sample]]
+    round_1: list[Sample]
+    parents: list[Any]
+    selected: Any
+    round_1_encodings: list[Any]
+
+
+def table4_rounds(
+    space: SearchSpace,
+    accuracy: Callable[[Any], float],
+    seed: int,
+    parents: int = 4,
+    per_parent: int = 64,
+    hops: int = 2,
+    test_size: int | None = None,
+    memory: Callable[[SearchSpace, Any], tuple[float, float]] = memory_costs,
+    lambda_alpha: float = 0.5,
+    lambda_beta: float = 0.5,
+) -> Rounds:
+    """Round 0 (training groups around ``parents`` random parents) and round 1 (held-out
+    candidates around the best round-0 candidate); deterministic for a seed."""
+    rng = random.Random(seed)
+    groups: list[list[Sample]] = []
+    drawn: list[Any] = []
+    seen: set[Any] = set()
+    best: tuple[float, Any] | None = None
+    for _ in range(parents):
+        parent = space.validate(space.sample(rng))
+        drawn.append(parent)
+        hood = neighbourhood(space, parent, hops)
+        if len(hood) > per_parent:
+            hood = rng.sample(hood, per_parent)
+        group = merit_samples(space, hood, parent, accuracy, memory, lambda_alpha, lambda_beta)
+        groups.append(group)
+        seen.update(hood)
+        seen.add(parent)
+        for enc, sample in zip(hood, group):
+            if best is None or sample.score > best[0]:
+                best = (sample.score, enc)
+    if best is None:
+        raise ValueError("round 0 is empty: the parents have no neighbours")
+    selected = best[1]
+    held_out = [enc for enc in neighbourhood(space, selected, hops) if enc not in seen]
+    if test_size is not None and len(held_out) > test_size:
+        held_out = rng.sample(held_out, test_size)
+    test = merit_samples(space, held_out, selected, accuracy, memory, lambda_alpha, lambda_beta)
+    return Rounds(groups, test, drawn, selected, held_out)

@@ -20,9 +20,11 @@ ReLU-conv3x3-BN, plus a shortcut of 2x2 average pooling (stride 2) and a 1x1 con
 or BN; the two are added. Parameter counts equal the benchmark's: 73,306 for the all-``none``
 cell and 1,531,546 for the all-``nor_conv_3x3`` cell on CIFAR-10 (``tests/spaces``).
 
-Moves: ``mutations`` change one edge to any other operation (24 neighbours); ``grow`` turns a
-``none`` or ``skip_connect`` edge into ``nor_conv_1x1`` or ``nor_conv_3x3``; ``trim`` does the
-reverse (a convolution edge into ``none`` or ``skip_connect``). Tokens: one per edge, the index
+Moves: ``mutations`` change one edge to any other operation (24 neighbours); ``grow`` replaces one
+edge's operation by a costlier one along :data:`BY_COST` (``none`` < ``skip_connect`` <
+``avg_pool_3x3`` < ``nor_conv_1x1`` < ``nor_conv_3x3``), ``trim`` by a cheaper one, so the two
+split the 24 mutations between them (paper 000's augment and trim: adding a connection or
+computation, or removing one). Tokens: one per edge, the index
 of its operation in :data:`OPS`.
 """
 
@@ -51,8 +53,6 @@ __all__ = ["EDGES", "OPS", "NB201Space"]
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: The six edges ``(from, to)`` in ``cellstr`` order.
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-_CHEAP = ("none", "skip_connect")
-_CONVS = ("nor_conv_1x1", "nor_conv_3x3")
 #: The operations from the cheapest to the costliest (a coordinate step moves one place).
 BY_COST = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3")
 
@@ -148,14 +148,19 @@ class NB201Space(SearchSpace):
         return [_replace(enc, e, op) for e in range(len(EDGES)) for op in OPS if op != enc[e]]
 
     def grow(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Every cell with one edge's operation replaced by a costlier one (:data:`BY_COST`):
+        a ``none`` edge becomes a connection, a connection a pool or a convolution."""
         enc = self.validate(enc)
-        return [_replace(enc, e, op) for e in range(len(EDGES)) if enc[e] in _CHEAP
-                for op in _CONVS]
+        return [_replace(enc, e, op) for e in range(len(EDGES))
+                for op in BY_COST[BY_COST.index(enc[e]) + 1:]]
 
     def trim(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Every cell with one edge's operation replaced by a cheaper one (:data:`BY_COST`),
+        down to cutting the edge (``none``). ``grow`` and ``trim`` together are the 24
+        ``mutations``."""
         enc = self.validate(enc)
-        return [_replace(enc, e, op) for e in range(len(EDGES)) if enc[e] in _CONVS
-                for op in _CHEAP]
+        return [_replace(enc, e, op) for e in range(len(EDGES))
+                for op in BY_COST[:BY_COST.index(enc[e])]]
 
     def coordinates(self, enc: tuple[str, ...]) -> list[int]:
         """The six edges: a step moves an edge's operation one place along :data:`BY_COST`."""

@@ -22,7 +22,7 @@ from torch import nn
 
 from fitnas.costs import count_macs, count_params
 from fitnas.spaces import InvalidEncoding, create_space
-from fitnas.spaces.nb201 import EDGES, OPS
+from fitnas.spaces.nb201 import BY_COST, EDGES, OPS
 
 CSV = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
@@ -164,14 +164,16 @@ def test_grow_trim_and_mutations() -> None:
     space = create_space("nb201")
     enc = space.parse("|none~0|+|skip_connect~0|nor_conv_1x1~1|+"
                       "|avg_pool_3x3~0|nor_conv_3x3~1|none~2|")
-    grow = space.grow(enc)
-    assert len(grow) == 3 * 2  # three none/skip edges, each to either convolution
-    assert all(sum(a != b for a, b in zip(g, enc, strict=True)) == 1 for g in grow)
-    assert all(g[e] in ("nor_conv_1x1", "nor_conv_3x3") for g in grow
-               for e in range(6) if g[e] != enc[e])
-    trim = space.trim(enc)
-    assert len(trim) == 2 * 2
-    assert all(t[e] in ("none", "skip_connect") for t in trim for e in range(6) if t[e] != enc[e])
-    assert len(space.mutations(enc)) == 6 * 4
+    # edges: none, skip, conv1x1, avgpool, conv3x3, none; BY_COST: none<skip<pool<1x1<3x3
+    grow, trim = space.grow(enc), space.trim(enc)
+    assert len(grow) == 4 + 3 + 1 + 2 + 0 + 4
+    assert len(trim) == 0 + 1 + 3 + 2 + 4 + 0
+    for moved, costlier in ((grow, True), (trim, False)):
+        for g in moved:
+            (e,) = [e for e in range(6) if g[e] != enc[e]]  # exactly one edge changes
+            assert (BY_COST.index(g[e]) > BY_COST.index(enc[e])) == costlier
+    # together they are the 24 mutations, each once
+    assert sorted(grow + trim) == sorted(space.mutations(enc))
+    assert len(set(grow + trim)) == len(space.mutations(enc)) == 6 * 4
     assert space.grow(("nor_conv_3x3",) * 6) == [] and space.trim(("none",) * 6) == []
     assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}

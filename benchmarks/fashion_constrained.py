@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -90,8 +91,10 @@ def main() -> None:
                 test_acc, vote = None, None
             rows.append((name, fraction, (best, test_acc, vote), limit, seconds, summary))
             print(name, fraction, best["accuracy"], test_acc, seconds, flush=True)
+    script = "python benchmarks/fashion_constrained.py " + shlex.join(sys.argv[1:])
     lines = [
         "## Constrained searches on Fashion-MNIST (paper 002 Table 2)", "",
+        f"Command: `{script.strip()}`. " + machine_line(), "",
         f"Training subset {args.subset} images (validation and test splits from the standard "
         f"split, see `fitnas datasets`), chain space, {args.epochs:g} epochs per fully trained "
         f"candidate (early-assessed ones a quarter of that), at most {args.trials} trials or "
@@ -122,9 +125,9 @@ def main() -> None:
             f"{format_count(best['params'])} | {format_bytes(peak)} | "
             f"{100 * peak / base_peak[name]:.1f} | {format_count(best['macs'])} | {tried} | "
             f"{seconds:.0f} s | {vote_text} |")
-    lines += ["", "Commands (each also with `--out DIR --force`):", "", "```"]
+    lines += ["", "The searches it ran (each also with `--out DIR --force --json`):", "", "```"]
     lines += [c.split(" --out ")[0] for c in commands]
-    lines += ["```", "", machine_line()]
+    lines += ["```"]
     write_section("fashion-constrained", "\n".join(lines))
 
 

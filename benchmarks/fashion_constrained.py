@@ -14,11 +14,14 @@ Run: ``python benchmarks/fashion_constrained.py [--subset 3000] [--epochs 3] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _report import machine_line, write_section
 
@@ -35,7 +38,8 @@ FRACTIONS = (1.0, 0.5, 0.3, 0.1)
 
 
 def run_search(args: argparse.Namespace, name: str, fraction: float, peak: int | None,
-               out: Path) -> tuple[list[str], float]:
+               out: Path) -> tuple[list[str], float, str]:
+    """Run one search through the CLI: its argv, seconds and error line (``""`` when none)."""
     space, strategy = STRATEGIES[name]
     r = max(2, args.trials * 2 // 5)
     a = max(1, args.trials * 2 // 5)
@@ -47,10 +51,30 @@ def run_search(args: argparse.Namespace, name: str, fraction: float, peak: int |
         argv += ["--max-peak-mem", str(peak)]
     argv += ["--out", str(out), "--force", "--json"]  # left out of the recorded command
     start = time.perf_counter()
-    code = fitnas_main(argv)
+    errors = _Tee(sys.stderr)
+    with contextlib.redirect_stderr(errors):
+        code = fitnas_main(argv)
+    error = ""
     if code != 0:  # e.g. no network of the space meets the limit: a row that says so
         print(f"fitnas {' '.join(argv)} exited with {code}")
-    return argv, time.perf_counter() - start
+        lines = [line for line in errors.text().splitlines() if ": error: " in line]
+        error = lines[-1].split(": error: ", 1)[1] if lines else f"exit code {code}"
+    return argv, time.perf_counter() - start, error
+
+
+class _Tee(io.StringIO):
+    """Keeps what is written and passes it on to ``stream``."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+    def text(self) -> str:
+        return self.getvalue()
 
 
 def main() -> None:
@@ -62,7 +86,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/fashion")
     parser.add_argument("--strategies", default="coordinate,growtrim")
     args = parser.parse_args()
-    rows, commands = [], []
+    rows, commands, failures = [], [], []
     for name in args.strategies.split(","):
         peak_100 = None
         for fraction in FRACTIONS:
@@ -70,7 +94,7 @@ def main() -> None:
                 break  # the search without limits found nothing to scale
             limit = None if fraction == 1.0 else int(peak_100 * fraction)  # type: ignore[operator]
             out = Path(args.out) / f"{name}-{int(fraction * 100)}"
-            argv, seconds = run_search(args, name, fraction, limit, out)
+            argv, seconds, error = run_search(args, name, fraction, limit, out)
             commands.append("fitnas " + shlex.join(argv[:-1]))
             summary_path = out / "summary.json"
             summary = json.loads(summary_path.read_text()) if summary_path.exists() else {
@@ -78,6 +102,8 @@ def main() -> None:
             best = summary["best"]
             if best is None:
                 rows.append((name, fraction, None, limit, seconds, summary))
+                if error:
+                    failures.append(f"{name} at {int(fraction * 100)}%: {error}")
                 continue
             if fraction == 1.0:
                 peak_100 = best["peak_activation_bytes"]
@@ -125,6 +151,9 @@ def main() -> None:
             f"{format_count(best['params'])} | {format_bytes(peak)} | "
             f"{100 * peak / base_peak[name]:.1f} | {format_count(best['macs'])} | {tried} | "
             f"{seconds:.0f} s | {vote_text} |")
+    if failures:
+        lines += ["", "Searches that found no feasible network (the error `fitnas search` gave):", ""]
+        lines += [f"- {line}" for line in failures]
     lines += ["", "The searches it ran (each also with `--out DIR --force --json`):", "", "```"]
     lines += [c.split(" --out ")[0] for c in commands]
     lines += ["```"]

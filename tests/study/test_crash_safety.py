@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def finished_count(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as con:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
             return con.execute("SELECT COUNT(*) FROM trials WHERE state != 'RUNNING'"
                                ).fetchone()[0]
     except sqlite3.OperationalError:  # not created yet, or locked for a moment

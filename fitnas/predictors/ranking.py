@@ -239,7 +239,9 @@ class RankingController(_GRUPredictor):
         return listnet + self.memory_weight * mse
 
     def predict(self, candidates: Sequence[Sequence[int]]) -> list[float]:
-        """One score per candidate (higher ranks first), the candidates ranked as one set."""
+        """One score per candidate (higher ranks first): the distinct candidates are ranked in
+        lists of ``set_size`` in ``predict_orders`` canonical orders and their scores averaged
+        (see the module docstring)."""
         seqs = check_candidates(candidates, self.vocab_size)
         if self._net is None:
             raise self._unfitted()

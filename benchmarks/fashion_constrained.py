@@ -57,7 +57,7 @@ def run_search(args: argparse.Namespace, name: str, fraction: float, peak: int |
     error = ""
     if code != 0:  # e.g. no network of the space meets the limit: a row that says so
         print(f"fitnas {' '.join(argv)} exited with {code}")
-        lines = [line for line in errors.text().splitlines() if ": error: " in line]
+        lines = [line for line in errors.getvalue().splitlines() if ": error: " in line]
         error = lines[-1].split(": error: ", 1)[1] if lines else f"exit code {code}"
     return argv, time.perf_counter() - start, error
 
@@ -72,9 +72,6 @@ class _Tee(io.StringIO):
     def write(self, text: str) -> int:
         self.stream.write(text)
         return super().write(text)
-
-    def text(self) -> str:
-        return self.getvalue()
 
 
 def main() -> None:

@@ -47,8 +47,12 @@ from _report import machine_line, write_section
 from fitnas.data import create_dataset
 from fitnas.evaluators import TableEvaluator, TrainerEvaluator
 from fitnas.predictors import GRURegressor, RankingController, Sample
-from fitnas.predictors.rounds import memory_costs, merit_samples, ranking_metrics, table4_rounds
-from fitnas.spaces import SearchSpace
+from fitnas.predictors.rounds import (
+    memoized_memory_costs,
+    merit_samples,
+    ranking_metrics,
+    table4_rounds,
+)
 from fitnas.spaces.cells import CellsSpace
 from fitnas.spaces.nb201 import NB201Space
 from fitnas.train import Budget, TrainConfig
@@ -64,17 +68,6 @@ MODELS: dict[str, Model] = {
         vocab, seed=seed, memory_weight=0.0),
     "GRURegressor (single RNN)": lambda vocab, seed: GRURegressor(vocab, seed=seed),
 }
-
-
-def memoized_memory() -> Callable[[SearchSpace, Any], tuple[float, float]]:
-    cache: dict[Any, tuple[float, float]] = {}
-
-    def memory(space: SearchSpace, enc: Any) -> tuple[float, float]:
-        if enc not in cache:
-            cache[enc] = memory_costs(space, enc)
-        return cache[enc]
-
-    return memory
 
 
 def compare(vocab: int, round_0: Sequence[Sequence[Sample]], round_1: Sequence[Sample],
@@ -127,7 +120,7 @@ def nb201_part(seeds: int) -> tuple[str, dict[str, list[dict[str, float]]]]:
             raise RuntimeError(f"no accuracy for {space.format(enc)}: {result.reason}")
         return result.val_accuracy
 
-    memory = memoized_memory()
+    memory = memoized_memory_costs()
     rows: dict[str, list[dict[str, float]]] = {}
     sizes = []
     for seed in range(seeds):
@@ -163,7 +156,7 @@ def cells_part(per_round: int, epochs: float, seeds: int) -> tuple[str, dict[str
                 n_val + n_test)
         return trained[enc]
 
-    memory = memoized_memory()
+    memory = memoized_memory_costs()
     rng = random.Random(0)
 
     def round_around(parent: Any) -> list[Any]:

@@ -11,6 +11,7 @@ neighbours of a parent (its 'augment' and 'trim' candidates, ``SearchSpace.grow`
 * :func:`memory_costs`: the two memory figures of eq. 4 from fitnas' analytic cost models,
   peak activation bytes (the lifetime-based upper bound, paper 000 section 3.4, in the
   graph's own execution order) and parameter bytes, both fp32;
+* :func:`memoized_memory_costs`: the same with a cache, for rounds that share networks;
 * :func:`merit_samples`: the :class:`~fitnas.predictors.Sample` of each candidate, its score
   the eq. 4 merit relative to the parent;
 * :func:`table4_rounds`: the two rounds of a Table 4 style comparison (below);
@@ -44,8 +45,8 @@ from ._sequences import Sample
 from .merit import merit_score
 from .metrics import ap_at_k, ndcg_at_k
 
-__all__ = ["Rounds", "memory_costs", "merit_samples", "neighbourhood", "ranking_metrics",
-           "table4_rounds"]
+__all__ = ["Rounds", "memoized_memory_costs", "memory_costs", "merit_samples", "neighbourhood",
+           "ranking_metrics", "table4_rounds"]
 
 
 def neighbourhood(space: SearchSpace, parent: Any, hops: int = 1) -> list[Any]:
@@ -73,6 +74,19 @@ def memory_costs(space: SearchSpace, enc: Any) -> tuple[float, float]:
     """``(peak_activation_bytes, param_bytes)`` of an encoding (fp32, the graph's order)."""
     est = estimate(space.graph(enc), "fp32", True)
     return float(est.peak_activation_bytes), float(est.param_bytes)
+
+
+def memoized_memory_costs() -> Callable[[SearchSpace, Any], tuple[float, float]]:
+    """:func:`memory_costs` with a cache per encoding (rounds of several seeds share their
+    networks; each estimate decodes and plans the whole graph)."""
+    cache: dict[Any, tuple[float, float]] = {}
+
+    def memory(space: SearchSpace, enc: Any) -> tuple[float, float]:
+        if enc not in cache:
+            cache[enc] = memory_costs(space, enc)
+        return cache[enc]
+
+    return memory
 
 
 def merit_samples(

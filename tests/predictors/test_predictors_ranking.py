@@ -16,6 +16,7 @@ from fitnas.spaces.nb201 import NB201Space
 
 NB201_CSV = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 PREDICTORS = [RankingController, GRURegressor]
+SEEDS = 5  # of the nb201 Table 4 test
 
 
 def _toy_groups(seed: int = 0, groups: int = 3, size: int = 20) -> list[list[Sample]]:
@@ -152,22 +153,17 @@ def test_controller_beats_the_regressor_on_held_out_nb201_rounds() -> None:
     train on round 0 (4 parents' neighbourhoods, merit relative to each parent), rank the
     held-out round 1 around the selected parent; median over seeds."""
     from fitnas.evaluators import TableEvaluator
-    from fitnas.predictors.rounds import memory_costs, table4_rounds
+    from fitnas.predictors.rounds import memoized_memory_costs, table4_rounds
 
     space = NB201Space()
     lookup = TableEvaluator(NB201_CSV, "cifar10_test")
-    cache: dict[object, tuple[float, float]] = {}
 
     def accuracy(enc: object) -> float:
         value = lookup.evaluate(space.format(enc)).val_accuracy
         assert value is not None
         return value
 
-    def memory(sp: object, enc: object) -> tuple[float, float]:
-        if enc not in cache:
-            cache[enc] = memory_costs(space, enc)
-        return cache[enc]
-
+    memory = memoized_memory_costs()
     results: dict[str, list[tuple[float, float]]] = {"rc": [], "gru": []}
     for seed in range(SEEDS):
         rounds = table4_rounds(space, accuracy, seed, parents=4, per_parent=64, memory=memory)
@@ -180,5 +176,3 @@ def test_controller_beats_the_regressor_on_held_out_nb201_rounds() -> None:
     gru = [statistics.median(v) for v in zip(*results["gru"])]
     assert rc[0] > gru[0] and rc[1] > gru[1], (rc, gru)
 
-
-SEEDS = 5

@@ -7,6 +7,7 @@ import pytest
 from fitnas.costs import estimate
 from fitnas.predictors import merit_score
 from fitnas.predictors.rounds import (
+    memoized_memory_costs,
     memory_costs,
     merit_samples,
     neighbourhood,
@@ -54,6 +55,15 @@ def test_merit_samples_are_eq4_against_the_parent_with_real_memory() -> None:
         assert sample.tokens == tuple(SPACE.to_tokens(enc))
         assert sample.score == merit_score(closeness(enc), sample.peak_bytes, sample.param_bytes,
                                            closeness(parent), m_pre, p_pre)
+
+
+def test_memoized_memory_costs_equal_the_estimate_and_are_kept() -> None:
+    memory = memoized_memory_costs()
+    enc = ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")
+    first = memory(SPACE, enc)
+    assert first == memory_costs(SPACE, enc)
+    assert memory(SPACE, enc) is first  # the cached tuple, not a new estimate
+    assert memoized_memory_costs()(SPACE, enc) is not first  # each helper has its own cache
 
 
 def test_table4_rounds_hold_out_what_round_0_saw() -> None:

@@ -27,6 +27,7 @@ from _report import machine_line, write_section
 from fitnas.constraints import Constraints, Limits
 from fitnas.evaluators import TableEvaluator, TrainerEvaluator
 from fitnas.spaces import create_space
+from fitnas.states import TrialState
 from fitnas.strategies import create_strategy
 from fitnas.study import Study
 
@@ -44,7 +45,7 @@ def overhead(trials: int, repeats: int) -> tuple[float, float]:
             start = time.perf_counter()
             study.optimize(trials)
             wall = time.perf_counter() - start
-            evaluated = study.trials(("COMPLETE", "FAILED"))
+            evaluated = study.trials((TrialState.COMPLETE, TrialState.FAILED))
             eval_seconds = sum(float(t.result.get("seconds", 0.0)) for t in evaluated)
             per_trial.append((wall - eval_seconds) / len(study.trials()))
     return statistics.median(per_trial), min(per_trial)

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..costs.lifetime import BufferPlan, plan_buffers
 from ..errors import ArchError
+from .buffers import BufferPlan, plan_buffers
 from .graph import INPUT, ArchGraph
 from .ops import Attrs, Shape, create_op
 

@@ -310,16 +310,17 @@ class NB201Bench:
         return recorder.result(time.perf_counter() - start, note)
 
     def _run_study(self, spec: StrategySpec, recorder: Recorder) -> str:
-        from ..study import COMPLETE, FAILED, Study
+        from ..states import TrialState
+        from ..study import Study
 
         strategy = create_strategy(spec.name, self.space, seed=recorder.seed, **spec.options)
         study = Study(self.space, strategy, self.evaluator, self.constraints, None)
 
         def callback(_: Any, record: Any) -> None:
             recorder.proposed()
-            if record.state in (COMPLETE, FAILED):
+            if record.state in (TrialState.COMPLETE, TrialState.FAILED):
                 cellstr = self.space.format(self.space.from_data(record.encoding))
-                recorder.evaluation(cellstr, self.value_of(cellstr) if record.state == COMPLETE
+                recorder.evaluation(cellstr, self.value_of(cellstr) if record.state == TrialState.COMPLETE
                                     else None)
             if recorder.capped:
                 raise StopRun

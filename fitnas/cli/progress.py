@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..states import TrialState
+
 __all__ = ["SearchProgress"]
 
 
@@ -36,7 +38,7 @@ class SearchProgress:
 
     def update(self, study: Any, record: Any) -> None:
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
-        if record.state == "COMPLETE" and record.feasible and record.accuracy is not None and (
+        if record.state == TrialState.COMPLETE and record.feasible and record.accuracy is not None and (
                 self.best is None or record.accuracy > self.best[0]):
             self.best = (record.accuracy, record.number)
         if self.quiet:

@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import FitnasError
-from ._base import FAILED, OK, EvalResult, Evaluator
+from ._base import EvalResult, Evaluator
 from .table import TableError, TableEvaluator
 from .trainer import TrainerEvaluator
 
 __all__ = [
-    "FAILED",
-    "OK",
     "EvalResult",
     "Evaluator",
     "TableError",

@@ -3,7 +3,7 @@
 DESIGN.md: the Study owns evaluation; an evaluator turns one candidate (an ArchGraph, or an
 encoding its ``decode`` turns into one, or a table key) into an :class:`EvalResult`. A
 candidate that fails (the loss becomes NaN or infinite, an exception, out of memory) gives
-``state == "failed"`` and the reason, so one bad architecture never stops a search.
+``state == TrialState.FAILED`` and the reason, so one bad architecture never stops a search.
 Implementations override ``_evaluate``; ``evaluate`` adds the guard and the timing.
 """
 
@@ -14,12 +14,10 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..train.trainer import failure_reason
+from ..errors import failure_reason
+from ..states import TrialState
 
-__all__ = ["FAILED", "OK", "EvalResult", "Evaluator"]
-
-OK = "ok"
-FAILED = "failed"
+__all__ = ["EvalResult", "Evaluator"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class EvalResult:
     """The outcome of evaluating one candidate. Accuracies are fractions in 0..1.
 
     Attributes:
-        state: ``"ok"`` or ``"failed"``.
+        state: ``TrialState.COMPLETE`` or ``TrialState.FAILED``.
         reason: why it failed (empty when ok).
         val_accuracy: validation accuracy (the search objective); ``None`` when failed.
         test_accuracy: test accuracy, when asked for and available.
@@ -38,7 +36,7 @@ class EvalResult:
         extra: anything else worth storing (weight inheritance report, table key, budget).
     """
 
-    state: str
+    state: TrialState
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     curve: tuple[dict[str, Any], ...] = ()
@@ -47,17 +45,21 @@ class EvalResult:
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState.parse(self.state))
+
     @property
     def ok(self) -> bool:
-        return self.state == OK
+        return self.state == TrialState.COMPLETE
 
     @staticmethod
     def failed(reason: str, seconds: float = 0.0, **extra: Any) -> EvalResult:
-        return EvalResult(FAILED, seconds=seconds, reason=reason, extra=dict(extra))
+        return EvalResult(TrialState.FAILED, seconds=seconds, reason=reason, extra=dict(extra))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["curve"] = [dict(p) for p in self.curve]
+        data["state"] = self.state.value
         return data
 
     @staticmethod

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FitnasError
-from ._base import OK, EvalResult, Evaluator
+from ..states import TrialState
+from ._base import EvalResult, Evaluator
 
 __all__ = ["TableError", "TableEvaluator"]
 
@@ -123,6 +124,6 @@ class TableEvaluator(Evaluator):
         if val != val:
             raise TableError(f"{self.key}={key!r} has no value in column {self.column!r}")
         test_acc = self._test[key] / self._scale if test and self.test_column else None
-        return EvalResult(OK, val_accuracy=val / self._scale, test_accuracy=test_acc,
+        return EvalResult(TrialState.COMPLETE, val_accuracy=val / self._scale, test_accuracy=test_acc,
                           seconds=time.perf_counter() - start, epochs=0.0,
                           extra={"key": key, "table": self.csv_path.name})

@@ -22,9 +22,10 @@ from torch import Tensor
 from ..arch import ArchGraph
 from ..arch.builder import ArchModule
 from ..data import Dataset, create_dataset
+from ..states import TrialState
 from ..train import Budget, TrainConfig, Trainer
 from ..train.config import TrainError
-from ._base import FAILED, OK, EvalResult, Evaluator
+from ._base import EvalResult, Evaluator
 
 __all__ = ["TrainerEvaluator", "default_budgets"]
 
@@ -139,7 +140,7 @@ class TrainerEvaluator(Evaluator):
                 while len(self._weights) > self.keep_weights:
                     self._weights.popitem(last=False)
         return EvalResult(
-            state=OK if result.ok else FAILED,
+            state=TrialState.COMPLETE if result.ok else TrialState.FAILED,
             val_accuracy=result.val_accuracy if result.ok else None,
             test_accuracy=result.test_accuracy if result.ok else None,
             curve=tuple(vars(p) for p in result.curve),

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..states import TrialState
 from ..units import format_bytes, format_count
 
 __all__ = ["write_report"]
@@ -31,7 +32,7 @@ def _plt() -> Any:
 def _pareto_png(study: Any, path: Path) -> None:
     plt = _plt()
     objectives = study.cost_objectives()
-    trials = [t for t in study.trials(("COMPLETE",)) if t.accuracy is not None]
+    trials = [t for t in study.trials((TrialState.COMPLETE,)) if t.accuracy is not None]
     front = {t.number for t in study.pareto_front()}
     fig, axes = plt.subplots(1, len(objectives), figsize=(5.0 * len(objectives), 4.0),
                              squeeze=False)
@@ -61,7 +62,7 @@ def _pareto_png(study: Any, path: Path) -> None:
 
 def _progress_png(study: Any, path: Path) -> None:
     plt = _plt()
-    trials = [t for t in study.trials() if t.state in ("COMPLETE", "FAILED")]
+    trials = [t for t in study.trials() if t.state in (TrialState.COMPLETE, TrialState.FAILED)]
     xs, accs, best, top = [], [], [], None
     for t in trials:
         if t.accuracy is not None:

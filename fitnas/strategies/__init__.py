@@ -4,32 +4,26 @@ from __future__ import annotations
 
 from . import coordinate, growtrim, random_search
 from ._base import (
-    COMPLETE,
-    FAILED,
-    INFEASIBLE,
-    RUNNING,
     Candidate,
     NoFeasibleArchitecture,
     NotReady,
     Strategy,
     StrategyError,
     TrialResult,
+    TrialState,
     create_strategy,
     list_strategies,
     register_strategy,
 )
 
 __all__ = [
-    "COMPLETE",
-    "FAILED",
-    "INFEASIBLE",
-    "RUNNING",
     "Candidate",
     "NoFeasibleArchitecture",
     "NotReady",
     "Strategy",
     "StrategyError",
     "TrialResult",
+    "TrialState",
     "coordinate",
     "create_strategy",
     "growtrim",

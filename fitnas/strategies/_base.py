@@ -17,28 +17,20 @@ from typing import Any, ClassVar
 
 from ..errors import FitnasError
 from ..spaces import Encoding, SearchSpace
+from ..states import TrialState
 
 __all__ = [
-    "COMPLETE",
-    "FAILED",
-    "INFEASIBLE",
-    "RUNNING",
     "Candidate",
     "NoFeasibleArchitecture",
     "NotReady",
     "Strategy",
     "StrategyError",
     "TrialResult",
+    "TrialState",
     "create_strategy",
     "list_strategies",
     "register_strategy",
 ]
-
-RUNNING = "RUNNING"
-COMPLETE = "COMPLETE"
-FAILED = "FAILED"
-INFEASIBLE = "INFEASIBLE"
-
 
 class StrategyError(FitnasError):
     """A strategy was misconfigured or misused."""
@@ -71,10 +63,13 @@ class TrialResult:
 
     number: int
     encoding: Encoding
-    state: str
+    state: TrialState
     accuracy: float | None
     costs: Mapping[str, float]
     violations: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState.parse(self.state))
 
     @property
     def feasible(self) -> bool:

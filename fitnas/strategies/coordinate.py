@@ -39,13 +39,12 @@ from typing import Any
 
 from ..spaces import Encoding, InvalidEncoding, SearchSpace
 from ._base import (
-    COMPLETE,
-    INFEASIBLE,
     Candidate,
     NotReady,
     Strategy,
     StrategyError,
     TrialResult,
+    TrialState,
     register_strategy,
 )
 from .random_search import RandomSearch
@@ -209,12 +208,12 @@ class CoordinateDescent(Strategy):
         move = self._pending.pop(encoding, _Move("random", -1))
         if move.kind == "random":
             self._random.tell(result)
-        if result.state == INFEASIBLE:
+        if result.state == TrialState.INFEASIBLE:
             self._samples -= 1  # rejected before training: another coordinate is picked
             if self.variant == "nbest" and move.slot >= 0:
                 self._slots.insert(0, move.slot)
             return
-        if result.state != COMPLETE or result.accuracy is None:
+        if result.state != TrialState.COMPLETE or result.accuracy is None:
             return
         score = float(result.accuracy)
         self._scores[encoding] = score

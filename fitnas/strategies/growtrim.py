@@ -32,13 +32,12 @@ from typing import Any
 
 from ..spaces import Encoding, InvalidEncoding, SearchSpace
 from ._base import (
-    COMPLETE,
-    INFEASIBLE,
     Candidate,
     NotReady,
     Strategy,
     StrategyError,
     TrialResult,
+    TrialState,
     register_strategy,
 )
 from .random_search import RandomSearch
@@ -196,10 +195,10 @@ class GrowTrim(Strategy):
         if encoding not in it.pending:
             return
         it.pending.discard(encoding)
-        if result.state == INFEASIBLE:
+        if result.state == TrialState.INFEASIBLE:
             it.proposed -= 1  # replaced by the next candidate of the ranking
             return
-        if result.state == COMPLETE and result.accuracy is not None:
+        if result.state == TrialState.COMPLETE and result.accuracy is not None:
             trained = _Trained(result.number, encoding, float(result.accuracy),
                                *self._memory(encoding, result.costs))
             it.trained.append(trained)

@@ -18,7 +18,14 @@ from typing import Any
 
 from ..spaces import InvalidEncoding, SearchSpace
 from ..units import format_bytes, format_count
-from ._base import INFEASIBLE, Candidate, NoFeasibleArchitecture, Strategy, TrialResult, register_strategy
+from ._base import (
+    Candidate,
+    NoFeasibleArchitecture,
+    Strategy,
+    TrialResult,
+    TrialState,
+    register_strategy,
+)
 
 __all__ = ["RandomSearch", "describe_smallest"]
 
@@ -81,7 +88,7 @@ class RandomSearch(Strategy):
         for key, value in result.costs.items():
             if key not in self._smallest or value < self._smallest[key]:
                 self._smallest[key] = value
-        if result.state == INFEASIBLE:
+        if result.state == TrialState.INFEASIBLE:
             self._failed_in_a_row += 1
         else:
             self._failed_in_a_row = 0

@@ -5,22 +5,18 @@ from __future__ import annotations
 from .pareto import dominates, pareto_front
 from .storage import SCHEMA_VERSION, Storage, StorageError
 from .study import Budget, Study
-from .trial import COMPLETE, FAILED, INFEASIBLE, RUNNING, STATES, TrialRecord
+from .trial import TrialRecord, TrialState
 from .workers import BACKENDS, create_workers
 
 __all__ = [
     "BACKENDS",
-    "COMPLETE",
-    "FAILED",
-    "INFEASIBLE",
-    "RUNNING",
     "SCHEMA_VERSION",
-    "STATES",
     "Budget",
     "Storage",
     "StorageError",
     "Study",
     "TrialRecord",
+    "TrialState",
     "create_workers",
     "dominates",
     "pareto_front",

@@ -45,7 +45,7 @@ from ..arch import INPUT, ArchGraph
 from ..arch.builder import ArchModule, build
 from ..costs import bytes_per_element, count_macs, count_params, lifetime_table
 from ..errors import FitnasError
-from .trial import COMPLETE
+from ..states import TrialState
 
 __all__ = ["Ensemble", "EnsembleError", "MajorityVote", "Member", "SequentialPeak", "build_ensemble",
            "export_ensemble", "majority_vote", "measure_sequential_peak", "select_members",
@@ -255,7 +255,7 @@ def select_members(study: Any, top: int = 4, trials: Sequence[int] | None = None
         if isinstance(top, bool) or not isinstance(top, int) or top < 2:
             raise EnsembleError(f"top must be a whole number of at least 2 (an ensemble of one "
                                 f"model is that model), got {top!r}")
-        usable = [t for t in study.trials((COMPLETE,)) if t.feasible and t.accuracy is not None
+        usable = [t for t in study.trials((TrialState.COMPLETE,)) if t.feasible and t.accuracy is not None
                   and study.weights_path(t.number) is not None]
         usable.sort(key=lambda t: (-t.accuracy, t.costs.get("total_memory_bytes", 0), t.number))
         if len(usable) < 2:
@@ -274,7 +274,7 @@ def select_members(study: Any, top: int = 4, trials: Sequence[int] | None = None
             raise EnsembleError(f"no trial {n} in {where}; its trials are numbered "
                                 f"0-{max(known)}" if known else f"{where} has no trials")
         t = known[n]
-        if t.state != COMPLETE or study.weights_path(n) is None:
+        if t.state != TrialState.COMPLETE or study.weights_path(n) is None:
             raise EnsembleError(f"trial {n} in {where} is {t.state} without trained weights; "
                                 "members must be COMPLETE trials with saved weights")
         chosen.append(t)

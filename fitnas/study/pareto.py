@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .trial import COMPLETE, TrialRecord
+from ..states import TrialState
+from .trial import TrialRecord
 
 __all__ = ["dominates", "pareto_front"]
 
@@ -25,6 +26,6 @@ def dominates(a: TrialRecord, b: TrialRecord, costs: Sequence[str]) -> bool:
 
 def pareto_front(trials: Sequence[TrialRecord], costs: Sequence[str]) -> list[TrialRecord]:
     """The non-dominated feasible COMPLETE trials, most accurate first."""
-    pool = [t for t in trials if t.state == COMPLETE and t.feasible and t.accuracy is not None]
+    pool = [t for t in trials if t.state == TrialState.COMPLETE and t.feasible and t.accuracy is not None]
     front = [t for t in pool if not any(dominates(o, t, costs) for o in pool if o is not t)]
     return sorted(front, key=lambda t: (-(t.accuracy or 0.0), t.number))

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FitnasError
-from .trial import FINISHED, RUNNING, TrialRecord
+from ..states import FINISHED, TrialState
+from .trial import TrialRecord
 
 __all__ = ["SCHEMA_VERSION", "Storage", "StorageError"]
 
@@ -111,9 +112,9 @@ class Storage:
             cursor = self._db.execute(
                 "UPDATE trials SET state=?, accuracy=?, test_accuracy=?, result=?, attempts=?, "
                 "finished=?, costs=?, violations=? WHERE number=? AND state=?",
-                (record.state, record.accuracy, record.test_accuracy, json.dumps(record.result),
+                (record.state.value, record.accuracy, record.test_accuracy, json.dumps(record.result),
                  record.attempts, record.finished or time.time(), json.dumps(record.costs),
-                 json.dumps(record.violations), record.number, RUNNING))
+                 json.dumps(record.violations), record.number, TrialState.RUNNING.value))
             if cursor.rowcount != 1:
                 raise StorageError(f"trial {record.number} is not running; a finished trial is "
                                    "never changed")
@@ -141,8 +142,8 @@ class Storage:
         """Forget RUNNING trials (a killed run's); their ask events stay, for the replay."""
         with self._transaction():
             numbers = [n for (n,) in self._db.execute(
-                "SELECT number FROM trials WHERE state = ?", (RUNNING,))]
-            self._db.execute("DELETE FROM trials WHERE state = ?", (RUNNING,))
+                "SELECT number FROM trials WHERE state = ?", (TrialState.RUNNING.value,))]
+            self._db.execute("DELETE FROM trials WHERE state = ?", (TrialState.RUNNING.value,))
         return numbers
 
     def integrity(self) -> str:
@@ -164,7 +165,7 @@ class _Transaction:
 
 
 def _row(r: TrialRecord) -> tuple[Any, ...]:
-    return (r.number, r.state, json.dumps(r.encoding), r.fingerprint, json.dumps(r.costs),
+    return (r.number, r.state.value, json.dumps(r.encoding), r.fingerprint, json.dumps(r.costs),
             json.dumps(r.violations), r.accuracy, r.test_accuracy, json.dumps(r.result), r.parent,
             r.budget, r.attempts, r.started, r.finished)
 

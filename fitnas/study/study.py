@@ -19,10 +19,11 @@ from typing import Any
 
 from ..constraints import LIMIT_COSTS, Budget, Constraints
 from ..spaces import InvalidEncoding, SearchSpace
+from ..states import FINISHED, TrialState
 from ..strategies import Candidate, NoFeasibleArchitecture, NotReady, Strategy, StrategyError
 from .pareto import pareto_front
 from .storage import Storage, StorageError
-from .trial import COMPLETE, FAILED, FINISHED, INFEASIBLE, RUNNING, TrialRecord
+from .trial import TrialRecord
 from .workers import Done, Job, create_workers
 
 __all__ = ["Budget", "Study"]
@@ -87,7 +88,7 @@ class Study:
 
     def best_trial(self) -> TrialRecord | None:
         """The most accurate COMPLETE trial that meets every limit (ties: least total memory)."""
-        done = [t for t in self.trials((COMPLETE,)) if t.feasible and t.accuracy is not None]
+        done = [t for t in self.trials((TrialState.COMPLETE,)) if t.feasible and t.accuracy is not None]
         if not done:
             return None
         return max(done, key=lambda t: (t.accuracy, -t.costs.get("total_memory_bytes", 0),
@@ -96,7 +97,7 @@ class Study:
     def pareto_front(self, objectives: list[str] | None = None) -> list[TrialRecord]:
         """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``
         (default: the constrained costs, or parameters and peak memory without limits)."""
-        return pareto_front(self.trials((COMPLETE,)), objectives or self.cost_objectives())
+        return pareto_front(self.trials((TrialState.COMPLETE,)), objectives or self.cost_objectives())
 
     def cost_objectives(self) -> list[str]:
         """The costs of the Pareto front: the limited ones, else parameters and peak memory."""
@@ -104,9 +105,10 @@ class Study:
         return names or ["params", "peak_activation_bytes"]
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in (COMPLETE, FAILED, INFEASIBLE, RUNNING)}
+        out = {s.value: 0 for s in (TrialState.COMPLETE, TrialState.FAILED, TrialState.INFEASIBLE,
+                                    TrialState.RUNNING)}
         for t in self.trials():
-            out[t.state] += 1
+            out[t.state.value] += 1
         return out
 
     # ------------------------------------------------------------------- loop
@@ -122,7 +124,7 @@ class Study:
         budget = Budget(trials=budget) if isinstance(budget, int) else budget
         deadline = time.monotonic() + budget.seconds if budget.seconds else None
         pool = create_workers(self.space, self.evaluator, workers, backend, address)
-        self._evaluated = len(self.trials((COMPLETE, FAILED)))
+        self._evaluated = len(self.trials((TrialState.COMPLETE, TrialState.FAILED)))
         running: dict[int, TrialRecord] = {}
         exhausted = False
         try:
@@ -138,11 +140,11 @@ class Study:
                                 "candidate is running") from None
                         break  # a synchronous step: wait for a result, then ask again
                     except NoFeasibleArchitecture:
-                        if not self.trials((COMPLETE, FAILED)) and not running:
+                        if not self.trials((TrialState.COMPLETE, TrialState.FAILED)) and not running:
                             raise
                         exhausted = True  # the strategy ran out: finish what is running
                         break
-                    if record.state == RUNNING:
+                    if record.state == TrialState.RUNNING:
                         running[record.number] = record
                     elif callback:
                         callback(self, record)
@@ -170,7 +172,7 @@ class Study:
             number, candidate, rerun = self.storage.next_number(), self.strategy.ask(), False
         record = self._checked_record(number, candidate)
         self.storage.add_trial(record, log_ask=not rerun)
-        if record.state == RUNNING:
+        if record.state == TrialState.RUNNING:
             parent = weights = None
             if candidate.parent is not None:
                 parent = self.storage.trial(candidate.parent).encoding
@@ -178,7 +180,7 @@ class Study:
             pool.submit(Job(number, self.space.to_data(candidate.encoding), parent,
                             candidate.budget, 1, weights))
         else:
-            if record.state == FAILED:  # an invalid encoding: finished, and it counts
+            if record.state == TrialState.FAILED:  # an invalid encoding: finished, and it counts
                 self._evaluated += 1
             self.strategy.tell(record.to_result())
         return record
@@ -190,10 +192,10 @@ class Study:
         try:
             graph = self.space.graph(candidate.encoding)
         except InvalidEncoding as err:
-            return TrialRecord(state=FAILED, fingerprint="", result={"reason": str(err)},
+            return TrialRecord(state=TrialState.FAILED, fingerprint="", result={"reason": str(err)},
                                finished=time.time(), **base)
         check = self.constraints.check(graph)
-        state = RUNNING if check.feasible else INFEASIBLE
+        state = TrialState.RUNNING if check.feasible else TrialState.INFEASIBLE
         return TrialRecord(state=state, fingerprint=graph.fingerprint(), costs=dict(check.costs),
                            violations=dict(check.violations),
                            finished=None if check.feasible else time.time(), **base)
@@ -206,13 +208,14 @@ class Study:
                 pool.submit(Job(job.number, job.encoding, job.parent_encoding, job.budget,
                                 job.attempt + 1, job.parent_weights))
                 return None
-            result: dict[str, Any] = {"state": "failed", "reason": done.died}
+            result: dict[str, Any] = {"state": TrialState.FAILED.value, "reason": done.died}
         else:
             assert done.result is not None
             result = dict(done.result)
-        ok = result.get("state") == "ok"
+        ok = TrialState.parse(result.get("state")) == TrialState.COMPLETE
         record = TrialRecord(
-            number=job.number, state=COMPLETE if ok else FAILED, encoding=started.encoding,
+            number=job.number, state=TrialState.COMPLETE if ok else TrialState.FAILED,
+            encoding=started.encoding,
             fingerprint=started.fingerprint, costs=started.costs, violations=started.violations,
             accuracy=result.get("val_accuracy") if ok else None,
             test_accuracy=result.get("test_accuracy") if ok else None, result=result,

@@ -10,12 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..strategies import COMPLETE, FAILED, INFEASIBLE, RUNNING, TrialResult
+from ..states import FINISHED, TrialState
+from ..strategies import TrialResult
 
-__all__ = ["COMPLETE", "FAILED", "FINISHED", "INFEASIBLE", "RUNNING", "STATES", "TrialRecord"]
-
-STATES = (RUNNING, COMPLETE, FAILED, INFEASIBLE)
-FINISHED = (COMPLETE, FAILED, INFEASIBLE)
+__all__ = ["FINISHED", "TrialRecord", "TrialState"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class TrialRecord:
     """
 
     number: int
-    state: str
+    state: TrialState
     encoding: Any
     fingerprint: str
     costs: Mapping[str, float] = field(default_factory=dict)
@@ -43,13 +41,16 @@ class TrialRecord:
     started: float = 0.0
     finished: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState.parse(self.state))
+
     @property
     def feasible(self) -> bool:
         return all(v <= 0 for v in self.violations.values())
 
     @property
     def is_finished(self) -> bool:
-        return self.state in FINISHED
+        return self.state.finished
 
     @property
     def reason(self) -> str:

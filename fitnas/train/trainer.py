@@ -14,7 +14,7 @@
 * Final training (``final``): train on train plus validation, report test accuracy.
 
 A candidate that fails (the loss becomes NaN or infinite, an exception, out of memory) comes
-back with ``state == "failed"`` and the reason; only bad settings or a model that does not
+back with ``state == TrialState.FAILED`` and the reason; only bad settings or a model that does not
 fit the dataset (input shape, number of classes) raise :class:`TrainError` before training.
 """
 
@@ -32,17 +32,14 @@ from torch import nn
 from ..arch import ArchGraph
 from ..arch.builder import ArchModule, build
 from ..data import Augment, Dataset, Split
-from ..errors import FitnasError
+from ..errors import FitnasError, failure_reason
+from ..states import TrialState
 from .config import Budget, TrainConfig, TrainError
 from .inherit import InheritReport, Parent, inherit_weights
 from .schedule import learning_rate
 
 __all__ = ["CurvePoint", "Progress", "TrainResult", "Trainer", "check_fits",
            "failure_reason"]
-
-OK = "ok"
-FAILED = "failed"
-
 
 @dataclass(frozen=True)
 class CurvePoint:
@@ -73,7 +70,7 @@ class Progress:
 class TrainResult:
     """The outcome of one training run. Accuracies are fractions in 0..1."""
 
-    state: str
+    state: TrialState
     reason: str = ""
     val_accuracy: float | None = None
     test_accuracy: float | None = None
@@ -90,12 +87,12 @@ class TrainResult:
 
     @property
     def ok(self) -> bool:
-        return self.state == OK
+        return self.state == TrialState.COMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able record (without the module)."""
         return {
-            "state": self.state, "reason": self.reason, "val_accuracy": self.val_accuracy,
+            "state": TrialState(self.state).value, "reason": self.reason, "val_accuracy": self.val_accuracy,
             "test_accuracy": self.test_accuracy, "train_loss": self.train_loss,
             "curve": [vars(p) for p in self.curve], "seconds": self.seconds,
             "epochs": self.epochs, "steps": self.steps, "images": self.images,
@@ -176,7 +173,7 @@ class Trainer:
             check_fits(model, data)
         else:
             raise TrainError(f"fit needs an ArchGraph or an ArchModule, got {type(model).__name__}")
-        result = TrainResult(OK, budget=budget, final=final)
+        result = TrainResult(TrialState.COMPLETE, budget=budget, final=final)
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.num_threads)
         start = time.perf_counter()
@@ -192,7 +189,7 @@ class Trainer:
         except FitnasError:
             raise
         except Exception as err:  # a failing candidate must not stop the search
-            result.state = FAILED
+            result.state = TrialState.FAILED
             result.reason = failure_reason(err)
         finally:
             torch.set_num_threads(threads)
@@ -246,7 +243,7 @@ class Trainer:
                 value = float(loss.item())
                 step += 1
                 if not math.isfinite(value):
-                    result.state = FAILED
+                    result.state = TrialState.FAILED
                     result.reason = (f"the loss became {value} at step {step} (epoch "
                                      f"{step / per_epoch:.2f}, learning rate {lr:.3g})")
                     result.steps, result.epochs = step, step / per_epoch
@@ -293,16 +290,3 @@ class Trainer:
             correct += int((module(x).argmax(1) == split.y[i:i + bs].to(device)).sum())
         module.train(was_training)
         return correct / max(1, len(split))
-
-
-_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
-
-
-def failure_reason(err: BaseException) -> str:
-    """One line saying why a candidate failed; out-of-memory errors say so first."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or any(
-            t in text.lower() for t in _OOM_TEXTS):
-        return f"out of memory: {text or type(err).__name__}"[:500]
-    return f"{type(err).__name__}: {text}"[:500]

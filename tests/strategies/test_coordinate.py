@@ -8,9 +8,8 @@ import pytest
 
 from fitnas.spaces import create_space
 from fitnas.spaces.nb201 import BY_COST
+from fitnas.states import TrialState
 from fitnas.strategies import (
-    COMPLETE,
-    INFEASIBLE,
     Candidate,
     NotReady,
     StrategyError,
@@ -26,9 +25,9 @@ def op_score(enc: tuple[str, ...]) -> float:
     return sum(BY_COST.index(op) for op in enc) / (4 * len(enc))
 
 
-def told(strategy, number: int, cand: Candidate, state: str = COMPLETE,  # type: ignore[no-untyped-def]
+def told(strategy, number: int, cand: Candidate, state: str = TrialState.COMPLETE,  # type: ignore[no-untyped-def]
          score: float | None = None) -> TrialResult:
-    accuracy = (op_score(cand.encoding) if score is None else score) if state == COMPLETE else None
+    accuracy = (op_score(cand.encoding) if score is None else score) if state == TrialState.COMPLETE else None
     result = TrialResult(number, cand.encoding, state, accuracy, {}, {})
     strategy.tell(result)
     return result
@@ -61,7 +60,7 @@ def test_rejected_moves_do_not_count_and_pick_another_coordinate() -> None:
         assert cand.info["phase"] == "adaptive"  # rejected: still the first adaptive sample
         assert space.format(cand.encoding) not in seen  # another move each time
         seen.add(space.format(cand.encoding))
-        told(strategy, number, cand, INFEASIBLE)
+        told(strategy, number, cand, TrialState.INFEASIBLE)
     assert strategy.phase() == "adaptive"
 
 
@@ -177,7 +176,7 @@ def test_every_variant_beats_its_random_phase_on_nb201(variant: str) -> None:
                                    variant=variant)
         study = Study(space, strategy, evaluator, Constraints(Limits(max_peak_mem=262144)))
         study.optimize(60)
-        done = [t for t in study.trials() if t.state == COMPLETE]
+        done = [t for t in study.trials() if t.state == TrialState.COMPLETE]
         assert all(t.costs["peak_activation_bytes"] <= 262144 for t in done)
         random_best = max(t.accuracy for t in done[:15])
         wins += max(t.accuracy for t in done) > random_best

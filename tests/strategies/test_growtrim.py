@@ -8,9 +8,8 @@ import pytest
 
 from fitnas.spaces import create_space
 from fitnas.spaces.cells import augment_space_size, trim_space_size
+from fitnas.states import TrialState
 from fitnas.strategies import (
-    COMPLETE,
-    INFEASIBLE,
     Candidate,
     NotReady,
     StrategyError,
@@ -27,7 +26,7 @@ def small_cells(max_blocks: int = 3):  # type: ignore[no-untyped-def]
 
 
 def tell(strategy, number: int, cand: Candidate, accuracy: float | None,  # type: ignore[no-untyped-def]
-         peak: float = 1000.0, param_bytes: float = 1000.0, state: str = COMPLETE) -> None:
+         peak: float = 1000.0, param_bytes: float = 1000.0, state: str = TrialState.COMPLETE) -> None:
     costs = {"peak_activation_bytes": peak, "param_bytes": param_bytes}
     strategy.tell(TrialResult(number, cand.encoding, state, accuracy, costs, {}))
 
@@ -105,7 +104,7 @@ def test_the_parent_stays_when_no_candidate_improves_and_infeasible_ones_are_rep
     strategy = create_strategy("growtrim", space, seed=2, k=2, initial=1, controller="none")
     start(strategy, [0.80])
     parent = strategy.ask()  # first of iteration 1
-    tell(strategy, 1, parent, None, state=INFEASIBLE)
+    tell(strategy, 1, parent, None, state=TrialState.INFEASIBLE)
     a, b = strategy.ask(), strategy.ask()  # two more: the infeasible one was replaced
     with pytest.raises(NotReady):
         strategy.ask()
@@ -159,7 +158,7 @@ def test_a_study_on_nb201_honours_the_limit_and_improves_on_its_start() -> None:
                                lambda_beta=0.0)
     study = Study(space, strategy, evaluator, Constraints(Limits(max_peak_mem=262144)))
     study.optimize(40)
-    done = study.trials((COMPLETE,))
+    done = study.trials((TrialState.COMPLETE,))
     assert len(done) == 40
     assert all(t.costs["peak_activation_bytes"] <= 262144 for t in done)
     assert max(t.accuracy for t in done) > max(t.accuracy for t in done[:4])

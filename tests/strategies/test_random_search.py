@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fitnas.spaces import create_space
-from fitnas.strategies import INFEASIBLE, NoFeasibleArchitecture, TrialResult, create_strategy
+from fitnas.states import TrialState
+from fitnas.strategies import NoFeasibleArchitecture, TrialResult, create_strategy
 
 
 def test_never_repeats_an_architecture() -> None:
@@ -29,7 +30,7 @@ def test_limits_no_architecture_meets_name_the_smallest_costs() -> None:
 
             e = estimate(space.decode(cand.encoding))
             smallest_peak = min(smallest_peak or e.peak_activation_bytes, e.peak_activation_bytes)
-            strategy.tell(TrialResult(number, cand.encoding, INFEASIBLE, None,
+            strategy.tell(TrialResult(number, cand.encoding, TrialState.INFEASIBLE, None,
                                       {"peak_activation_bytes": e.peak_activation_bytes,
                                        "params": e.params}, {"max_peak_mem": 1.0}))
     assert number == 30  # Algorithm I's bound on attempts

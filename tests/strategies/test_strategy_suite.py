@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from fitnas.spaces import create_space, list_spaces
+from fitnas.states import TrialState
 from fitnas.strategies import (
-    COMPLETE,
-    INFEASIBLE,
     Candidate,
     StrategyError,
     TrialResult,
@@ -35,7 +34,7 @@ def fake_result(space, number: int, cand: Candidate, feasible: bool = True) -> T
     costs = {"params": e.params, "peak_activation_bytes": e.peak_activation_bytes}
     # a stand-in score that depends on the architecture, so learning strategies see a signal
     accuracy = 1.0 / (1.0 + abs(e.params - 5000) / 5000)
-    return TrialResult(number, cand.encoding, COMPLETE if feasible else INFEASIBLE,
+    return TrialResult(number, cand.encoding, TrialState.COMPLETE if feasible else TrialState.INFEASIBLE,
                        accuracy if feasible else None, costs,
                        {"max_peak_mem": -0.5 if feasible else 0.5})
 

@@ -10,8 +10,9 @@ import pytest
 from fitnas.constraints import Budget
 from fitnas.evaluators import TableEvaluator
 from fitnas.spaces import create_space
+from fitnas.states import TrialState
 from fitnas.strategies import create_strategy
-from fitnas.study import COMPLETE, FAILED, Storage, StorageError, Study, dominates
+from fitnas.study import Storage, StorageError, Study, dominates
 
 TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 pytestmark = pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks")
@@ -34,7 +35,7 @@ def test_search_records_every_trial(tmp_path: Path) -> None:
     study.optimize(25)
     trials = study.trials()
     assert [t.number for t in trials] == list(range(25))
-    assert study.counts()[COMPLETE] == 25
+    assert study.counts()[TrialState.COMPLETE] == 25
     table = TableEvaluator(TABLE, "cifar10_val")
     for t in trials:
         key = study.space.format(study.space.from_data(t.encoding))
@@ -58,7 +59,7 @@ def test_finished_trials_are_never_changed(tmp_path: Path) -> None:
     study.optimize(2)
     record = study.trials()[0]
     with pytest.raises(StorageError, match="not running"):
-        study.storage.finish_trial(dataclasses.replace(record, state=FAILED))
+        study.storage.finish_trial(dataclasses.replace(record, state=TrialState.FAILED))
     assert study.trials()[0] == record
 
 
@@ -82,7 +83,7 @@ def test_resume_continues_as_if_never_stopped(tmp_path: Path) -> None:
 def test_resume_reruns_trials_left_running(tmp_path: Path) -> None:
     study = make_study(tmp_path / "a")
     study.optimize(5)
-    # what a kill leaves: trial 5 sent to a worker (RUNNING, its ask logged), no result
+    # what a kill leaves: trial 5 sent to a worker (TrialState.RUNNING, its ask logged), no result
     record = study.storage.trial(4)
     study.storage.add_trial(dataclasses.replace(
         record, number=5, state="RUNNING", accuracy=None, finished=None,
@@ -131,7 +132,7 @@ def test_a_dead_worker_is_retried_once_then_failed(tmp_path: Path) -> None:
     study = make_study(tmp_path / "run", evaluator=evaluator)
     study.optimize(6, workers=2)
     states = {t.number: (t.state, t.attempts) for t in study.trials()}
-    assert states[1] == (COMPLETE, 2)  # its worker died once: retried, then fine
-    assert states[3][0] == FAILED and states[3][1] == 2
+    assert states[1] == (TrialState.COMPLETE, 2)  # its worker died once: retried, then fine
+    assert states[3][0] == TrialState.FAILED and states[3][1] == 2
     assert "died" in study.storage.trial(3).reason or "broke" in study.storage.trial(3).reason
-    assert all(s == COMPLETE for n, (s, _) in states.items() if n != 3)
+    assert all(s == TrialState.COMPLETE for n, (s, _) in states.items() if n != 3)

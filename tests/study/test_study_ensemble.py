@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from fitnas.cli import main
-from fitnas.study import COMPLETE
+from fitnas.states import TrialState
 from fitnas.study.ensemble import (
     Ensemble,
     EnsembleError,
@@ -92,7 +92,7 @@ def test_vote_matches_a_direct_count() -> None:
 @pytest.mark.slow
 def test_members_are_the_best_usable_trials(run_dir: Path, ensemble: Ensemble) -> None:
     study = build_study(load_settings(run_dir), run_dir, attach=True)
-    done = [t for t in study.trials((COMPLETE,)) if t.feasible]
+    done = [t for t in study.trials((TrialState.COMPLETE,)) if t.feasible]
     assert len(study.trials()) > len(done)  # infeasible candidates were recorded, never members
     ranked = sorted(done, key=lambda t: (-t.accuracy, t.costs["total_memory_bytes"], t.number))
     assert [m.trial for m in ensemble.members] == [t.number for t in ranked[:4]]
@@ -221,7 +221,7 @@ def test_too_few_usable_members_says_how_many(run_dir: Path, tmp_path: Path,
     for path in keep[1:]:
         path.unlink()
     assert main(["ensemble", str(copy)]) == 2
-    assert "has 1 COMPLETE trial(s) that meet the limits and have trained weights; an ensemble " \
+    assert "has 1 TrialState.COMPLETE trial(s) that meet the limits and have trained weights; an ensemble " \
            "needs at least 2" in capsys.readouterr().err
     assert not (copy / "ensemble").exists()
     with pytest.raises(EnsembleError, match="without trained weights"):

@@ -35,7 +35,7 @@ def test_train_json_save_and_parent(tmp_path: Path, capsys: pytest.CaptureFixtur
     arch = write_arch(tmp_path / "arch.json")
     code, out = run_json(["train", arch, "--data", "digits", "--epochs", "3", "--threads", "1",
                           "--save", str(tmp_path / "run"), "--json"], capsys)
-    assert code == 0 and out["state"] == "ok"
+    assert code == 0 and out["state"] == "COMPLETE"
     assert 0.8 < out["val_accuracy"] <= 1 and 0.8 < out["test_accuracy"] <= 1
     assert out["seconds"] > 0 and out["epochs"] == 3 and len(out["curve"]) == 3
     assert {p.name for p in (tmp_path / "run").iterdir()} == {"arch.json", "weights.pt",

@@ -10,8 +10,6 @@ import pytest
 from fitnas.arch import ArchGraph
 from fitnas.data import create_dataset
 from fitnas.evaluators import (
-    FAILED,
-    OK,
     EvalResult,
     TableError,
     TableEvaluator,
@@ -19,6 +17,7 @@ from fitnas.evaluators import (
     create_evaluator,
     list_evaluators,
 )
+from fitnas.states import TrialState
 from fitnas.train import Budget, TrainConfig
 
 NB201 = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
@@ -48,7 +47,8 @@ def test_trainer_evaluator_survives_failures_and_goes_on() -> None:
     results = [ev.evaluate(mlp(32)), diverging.evaluate(mlp(32)), ev.evaluate(mlp(32, 7)),
                ev.evaluate("not an int"), ev.evaluate(16, test=True)]
     states = [r.state for r in results]
-    assert states == [OK, FAILED, FAILED, FAILED, OK]
+    S = TrialState
+    assert states == [S.COMPLETE, S.FAILED, S.FAILED, S.FAILED, S.COMPLETE]
     assert "loss became nan" in results[1].reason
     assert "has 10 classes" in results[2].reason
     assert "ValueError" in results[3].reason
@@ -60,7 +60,7 @@ def test_trainer_evaluator_survives_failures_and_goes_on() -> None:
     # inheritance by naming the parent graph: its weights were kept
     child = ev.evaluate(mlp(32), parent=mlp(32))
     assert child.ok and child.extra["inherited"]["fresh"] == []
-    assert ev.evaluate(mlp(32), parent=mlp(64)).state == FAILED  # never trained: not kept
+    assert ev.evaluate(mlp(32), parent=mlp(64)).state == TrialState.FAILED  # never trained: not kept
     assert ev.get_config()["budget"] == {"epochs": 2}
 
 
@@ -71,7 +71,7 @@ def test_table_evaluator_on_written_csv(tmp_path: Path) -> None:
     assert len(ev) == 3 and ev.keys() == ["a", "b", "c"]
     r = ev.evaluate("b", test=True)
     assert r.ok and r.val_accuracy == 0.75 and r.test_accuracy == 0.7 and r.curve == ()
-    assert ev.evaluate("c").state == FAILED
+    assert ev.evaluate("c").state == TrialState.FAILED
     assert "not in" in ev.evaluate("zz").reason
     assert "key_fn" in ev.evaluate(3).reason
     assert TableEvaluator(path, "acc", key="arch", key_fn=lambda i: "ab"[i]).evaluate(

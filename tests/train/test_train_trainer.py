@@ -9,6 +9,7 @@ import torch
 
 from fitnas.arch import ArchGraph
 from fitnas.data import Dataset, Split, create_dataset
+from fitnas.states import TrialState
 from fitnas.train import Budget, TrainConfig, Trainer, TrainError, learning_rate
 
 
@@ -123,7 +124,7 @@ def test_sgdr_and_label_smoothing_train(digits: Dataset) -> None:
 def test_diverging_candidate_fails_with_reason(digits: Dataset) -> None:
     r = Trainer(threads=1, lr=1e4, schedule="constant").fit(mlp(), digits,
                                                              budget=Budget(epochs=3))
-    assert r.state == "failed" and "loss became nan" in r.reason
+    assert r.state == TrialState.FAILED and "loss became nan" in r.reason
     assert r.val_accuracy is None
 
 
@@ -132,7 +133,7 @@ def test_exception_during_training_fails_with_reason(digits: Dataset) -> None:
     bad = Dataset("bad", "memory", Split(digits.train.x, digits.train.y + 5), digits.val,
                   digits.test, 10, digits.mean, digits.std)
     r = Trainer(threads=1).fit(mlp(), bad, budget=Budget(steps=3))
-    assert r.state == "failed" and "out of bounds" in r.reason
+    assert r.state == TrialState.FAILED and "out of bounds" in r.reason
 
 
 def test_model_must_fit_dataset(digits: Dataset) -> None:
@@ -164,5 +165,5 @@ def test_out_of_memory_fails_with_reason(digits: Dataset) -> None:
         ("fc", "linear", ("fc1",), {"out_features": 10}),
     ])
     r = Trainer(threads=1).fit(huge, digits, budget=Budget(steps=1))
-    assert r.state == "failed" and r.reason.startswith("out of memory")
+    assert r.state == TrialState.FAILED and r.reason.startswith("out of memory")
     assert Trainer(threads=1).fit(mlp(), digits, budget=Budget(steps=2)).ok  # goes on

@@ -15,6 +15,10 @@ one input named ``input`` of the graph's fixed shape and outputs ``output`` (or 
 input shape. After writing, each export is loaded back and run on a seeded random input (ONNX
 under onnxruntime on this host); if an output differs from torch by more than
 :data:`TOLERANCE` (absolute), :class:`ExportError` says by how much.
+
+:func:`export_module_onnx` is the same path for any module that is not one ArchModule (the
+majority vote of ``fitnas.study.ensemble``): one traced export with the batch dimension dynamic
+if asked, fitnas metadata, and the same check under onnxruntime.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import copy
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,7 @@ __all__ = [
     "ExportError",
     "check_onnx",
     "check_torchscript",
+    "export_module_onnx",
     "export_onnx",
     "export_torchscript",
     "onnx_bytes",
@@ -125,6 +130,39 @@ def _max_diff(got: Sequence[np.ndarray], want: Sequence[np.ndarray], what: str) 
     return worst
 
 
+def _traced_onnx(runner: nn.Module, example: Tensor, output_names: Sequence[str],
+                 metadata: Mapping[str, str], what: str, dynamic_batch: bool = False) -> bytes:
+    """The one ONNX export of fitnas: trace ``runner`` on ``example`` (eval mode, no grad) at
+    :data:`ONNX_OPSET`, input ``input``, and add ``metadata`` (``fitnas.*`` keys)."""
+    was_training = runner.training
+    runner.eval()
+    buffer = io.BytesIO()
+    axes = None
+    if dynamic_batch:
+        axes = {name: {0: "batch"} for name in ("input", *output_names)}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                runner, (example,), buffer,  # type: ignore[arg-type]
+                dynamo=False, opset_version=ONNX_OPSET, input_names=["input"],
+                output_names=list(output_names), do_constant_folding=True, dynamic_axes=axes,
+            )
+    except Exception as err:  # the exporter raises many kinds; report them as one
+        raise ExportError(f"ONNX export of {what} failed: {type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}") from err
+    finally:
+        runner.train(was_training)
+    import onnx
+
+    model = onnx.load_from_string(buffer.getvalue())
+    model.producer_name = "fitnas"
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return bytes(model.SerializeToString())
+
+
 def onnx_bytes(
     module: ArchModule, order: Sequence[str] | None = None, inplace: bool = True,
     metadata: bool = True,
@@ -132,39 +170,48 @@ def onnx_bytes(
     """The ONNX model of ``module`` (traced in eval mode, nodes in ``order``), as bytes."""
     graph = module.graph
     order = tuple(order) if order is not None else module.order
-    runner = _Runner(module, order, inplace)
-    was_training = module.training
-    module.eval()
-    buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                runner, (_random_input(graph.input_shape, 0),), buffer,  # type: ignore[arg-type]
-                dynamo=False,
-                opset_version=ONNX_OPSET, input_names=["input"],
-                output_names=_output_names(graph), do_constant_folding=True,
-            )
-    except Exception as err:  # the exporter raises many kinds; report them as one
-        raise ExportError(f"ONNX export of graph {graph.name or graph.fingerprint()[:12]} failed: "
-                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                          ) from err
-    finally:
-        module.train(was_training)
-    data = buffer.getvalue()
-    if not metadata:
-        return data
-    import onnx
+    extra: dict[str, str] = {}
+    if metadata:
+        extra = {"fitnas.fingerprint": graph.fingerprint(),
+                 "fitnas.order": json.dumps(list(order)),
+                 "fitnas.input_shape": json.dumps(list(graph.input_shape)),
+                 "fitnas.inplace": json.dumps(inplace)}
+    return _traced_onnx(_Runner(module, order, inplace), _random_input(graph.input_shape, 0),
+                        _output_names(graph), extra,
+                        f"graph {graph.name or graph.fingerprint()[:12]}")
 
-    model = onnx.load_from_string(data)
-    model.producer_name = "fitnas"
-    for key, value in (("fitnas.fingerprint", graph.fingerprint()),
-                       ("fitnas.order", json.dumps(list(order))),
-                       ("fitnas.input_shape", json.dumps(list(graph.input_shape))),
-                       ("fitnas.inplace", json.dumps(inplace))):
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    return bytes(model.SerializeToString())
+
+def export_module_onnx(
+    module: nn.Module,
+    input_shape: Sequence[int],
+    path: str | Path,
+    metadata: Mapping[str, str] | None = None,
+    dynamic_batch: bool = True,
+    check_batch: int = 8,
+    seed: int = 0,
+    reference: Callable[[Tensor], Tensor] | None = None,
+) -> Path:
+    """Write any single-input, single-output ``module`` as ONNX (batch dimension dynamic by
+    default) and check it under onnxruntime against torch on a seeded random batch of
+    ``check_batch`` (``reference(x)``: torch's outputs, default ``module(x)``); the outputs'
+    argmax must agree too. Returns the path."""
+    shape = tuple(input_shape)
+    example = _random_input((1, *shape[1:]) if dynamic_batch else shape, seed)
+    data = _traced_onnx(module, example, ["output"],
+                        {"fitnas.input_shape": json.dumps(list(shape)), **dict(metadata or {})},
+                        type(module).__name__, dynamic_batch)
+    path = _write(path, data)
+    x = _random_input((check_batch, *shape[1:]) if dynamic_batch else shape, seed)
+    session = _ort_session(path)
+    got = np.asarray(session.run(None, {"input": x.numpy()})[0])
+    module.eval()
+    with torch.no_grad():
+        want = (reference or module)(x.clone()).detach().cpu().numpy()
+    diff = _max_diff([got], [want], f"the ONNX model {str(path)!r}")
+    _require_close(diff, f"the ONNX model {str(path)!r}", " under onnxruntime")
+    if got.ndim == 2 and not (got.argmax(1) == want.argmax(1)).all():
+        raise ExportError(f"the ONNX model {str(path)!r} picks other classes than torch")
+    return path
 
 
 def _write(path: str | Path, data: bytes | None = None) -> Path:
@@ -203,6 +250,19 @@ def _require_close(diff: float, what: str, where: str = "") -> None:
         raise ExportError(f"{what} differs from torch by {diff:.3g} (allowed {TOLERANCE:g}){where}")
 
 
+def _ort_session(path: str | Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        raise ExportError(f"onnxruntime cannot load {str(path)!r}: "
+                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
 def check_onnx(
     path: str | Path,
     module: ArchModule,
@@ -212,16 +272,7 @@ def check_onnx(
 ) -> float:
     """Largest absolute difference between the ONNX model at ``path`` run by onnxruntime and
     ``module`` run by torch (eval mode, in ``order``), on one seeded random input."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:
-        raise ExportError(f"onnxruntime cannot load {str(path)!r}: "
-                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+    session = _ort_session(path)
     x = _random_input(input_shape, seed)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     want = _reference(module, x, order if order is not None else module.order, True)

@@ -6,8 +6,14 @@ A MODEL is one of:
   is downloaded), on the ``meta`` device when it allows so that even the largest costs no memory;
 * ``path/to/file.py:FACTORY``: a function in that file returning an ``nn.Module``;
 * ``path/to/arch.json``: an :class:`ArchGraph` saved with ``to_json()``;
-* ``PREFIX:TEXT`` for any prefix added with :func:`register_model_source` (search spaces add
-  ``SPACE:ENCODING`` this way).
+* ``SPACE:ENCODING``: an encoding of a registered search space (``fitnas.spaces.list_spaces``),
+  e.g. ``nb201:CELLSTR`` (a NAS-Bench-201 ``cellstr``) or ``cells:'{"blocks": [...]}'``
+  (the space's JSON); ``input_shape`` and ``classes`` build the space for that input and number
+  of classes, else each space uses its defaults (1x3x32x32 and 10 classes);
+* ``PREFIX:TEXT`` for any prefix added with :func:`register_model_source`.
+
+The resolver asks the space registry itself (``fitnas.spaces.create_space``); spaces know
+nothing of this module.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ __all__ = [
     "LoadedModel",
     "load_graph",
     "load_module",
+    "load_space_model",
     "model_forms",
     "register_model_source",
 ]
@@ -54,12 +61,31 @@ def register_model_source(prefix: str, loader: Source, example: str) -> None:
     _SOURCES[prefix] = (loader, example)
 
 
+_SPACE_EXAMPLES = {
+    "nb201": "nb201:CELLSTR (e.g. nb201:'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...|')",
+}
+
+
 def model_forms() -> str:
     """One line listing the accepted MODEL forms, for error messages and help."""
+    from .spaces import list_spaces
+
     forms = ["torchvision:NAME (e.g. torchvision:mobilenet_v2)", "path/to/file.py:FACTORY",
              "path/to/arch.json"]
+    forms += [_SPACE_EXAMPLES.get(name, f"{name}:JSON (an encoding of the {name!r} search space)")
+              for name in list_spaces()]
     forms += [example for _, example in _SOURCES.values()]
     return "; ".join(forms)
+
+
+def load_space_model(name: str, text: str, input_shape: tuple[int, ...] | None,
+                     classes: int | None) -> LoadedModel:
+    """The network of encoding ``text`` of search space ``name``."""
+    from .spaces import create_space
+
+    space = create_space(name, input_shape=input_shape, classes=classes)
+    enc = space.parse(text)
+    return LoadedModel(space.decode(enc), f"{name}:{space.format(enc)}")
 
 
 def load_module(spec: str, meta: bool = False) -> tuple[Any, tuple[int, ...] | None]:
@@ -76,10 +102,12 @@ def load_graph(
     spec: str, input_shape: Sequence[int] | None = None, classes: int | None = None
 ) -> LoadedModel:
     """The :class:`ArchGraph` of a MODEL, on ``input_shape`` when given."""
-    from . import spaces  # noqa: F401  (registers the SPACE:ENCODING forms)
+    from .spaces import list_spaces
 
     shape = tuple(input_shape) if input_shape is not None else None
     prefix, sep, rest = spec.partition(":")
+    if sep and prefix in list_spaces():
+        return load_space_model(prefix, rest, shape, classes)
     if sep and prefix in _SOURCES:
         return _SOURCES[prefix][0](rest, shape, classes)
     if spec.endswith(".json"):

@@ -120,7 +120,7 @@ def _compute(space_config: dict[str, Any], dtype: str, schedule: str,
     constraints = Constraints(Limits(dtype=dtype, schedule=schedule))
     rows = []
     for cellstr in cellstrs:
-        costs = constraints.analytic_costs(space.decode(space.parse(cellstr)))
+        costs = constraints.cost_model.costs(space.decode(space.parse(cellstr))).analytic()
         rows.append([int(costs[key]) for key in COST_KEYS])
     return rows
 

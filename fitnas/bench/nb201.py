@@ -279,7 +279,7 @@ class NB201Bench:
             return self.cost_table[cellstr]
         if cellstr not in self._extra_costs:
             graph = self.space.decode(self.space.parse(cellstr))
-            self._extra_costs[cellstr] = self.constraints.analytic_costs(graph)
+            self._extra_costs[cellstr] = dict(self.constraints.cost_model.costs(graph).analytic())
         return self._extra_costs[cellstr]
 
     def violations_of(self, cellstr: str) -> dict[str, float]:

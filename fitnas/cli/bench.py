@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..constraints.arguments import add_limit_arguments, limits_from_args
 from ..errors import FitnasError
+from .limits import add_limit_arguments, limits_from_args
 
 __all__ = ["register", "run_bench_nb201"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import FitnasError
 
-__all__ = ["open_study", "register"]
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
@@ -23,33 +23,29 @@ def register(subparsers: Any) -> None:
     e.set_defaults(handler=run_export)
 
 
-def open_study(folder: str) -> Any:
-    """The finished Study in a run folder made by ``fitnas search``, without running it."""
-    from ..study.setup import build_study, load_settings
-
-    return build_study(load_settings(folder), Path(folder), attach=True)
-
-
 def run_report(args: argparse.Namespace) -> int:
     from ..report.study_report import write_report
+    from ..study import load_run
 
-    out = write_report(open_study(args.dir))
+    with load_run(args.dir) as run:
+        out = write_report(run)
     print(f"report written to {out}")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ..study import load_run
     from ..study.outputs import export_trial
 
-    study = open_study(args.dir)
-    number = args.trial
-    if number is None:
-        best = study.best_trial()
-        if best is None:
-            raise FitnasError(f"{args.dir!r} has no COMPLETE trial that meets the limits")
-        number = best.number
-    folder = Path(args.out or Path(args.dir) / "export" / f"trial-{number}")
-    written = export_trial(study, number, folder, (args.format,))
+    with load_run(args.dir) as run:
+        number = args.trial
+        if number is None:
+            best = run.best_trial()
+            if best is None:
+                raise FitnasError(f"{args.dir!r} has no COMPLETE trial that meets the limits")
+            number = best.number
+        folder = Path(args.out or Path(args.dir) / "export" / f"trial-{number}")
+        written = export_trial(run, number, folder, (args.format,))
     key = "onnx" if args.format == "onnx" else "torchscript"
     print(f"trial {number} exported to {written[key]} (with arch.json, weights.pt, memory_plan.json)")
     return 0

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..constraints.arguments import add_limit_arguments, limits_from_args
 from ..errors import FitnasError
 from ..study.setup import DEFAULT_DEVICE
+from .limits import add_limit_arguments, limits_from_args
 
 __all__ = ["register", "run_resume", "run_search"]
 
@@ -165,10 +165,10 @@ def _run(study: Any, settings: Any, out: Path, args: argparse.Namespace) -> int:
     with SearchProgress(budget, quiet=args.json) as progress:
         study.optimize(budget, workers=args.workers, backend=args.backend, address=args.address,
                        callback=progress.update)
-    written = write_outputs(study)
+    written = write_outputs(study.record)
     from ..study.outputs import summary
 
-    data = summary(study)
+    data = summary(study.record)
     data["run"] = str(out)
     data["files"] = {k: str(v) for k, v in written.items()}
     if args.json:

@@ -1,7 +1,8 @@
-"""Hard limits (paper 002 eq. 1) as violation values, their parsing, and latency on this host.
+"""Hard limits (paper 002 eq. 1) as violation values, and their parsing.
 
-``fitnas.constraints.latency`` measures latency (onnxruntime, imported on first measurement);
-``fitnas.constraints.arguments`` adds the limit flags to a command-line parser.
+The costs the limits are compared with come from ``fitnas.costs.model.CostModel``; latency on
+this host is measured by ``fitnas.costs.latency``. The command-line flags that set limits are
+in ``fitnas.cli.limits``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from ..costs.dtypes import DTYPE_BYTES
+from ..costs.model import SCHEDULES
 from ..units import format_bytes, format_count
 from .limits import LimitError, parse_count, parse_milliseconds, parse_size
 
@@ -43,7 +44,6 @@ LIMIT_COSTS: dict[str, str] = {
     "max_latency_ms": "latency_ms",
 }
 LIMIT_NAMES: tuple[str, ...] = tuple(LIMIT_COSTS)
-SCHEDULES: tuple[str, ...] = ("default", "best")
 
 _KIND = {"max_peak_mem": "size", "max_param_mem": "size", "max_total_mem": "size",
          "max_params": "count", "max_macs": "count", "max_latency_ms": "ms"}

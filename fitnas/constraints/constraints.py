@@ -10,10 +10,11 @@ so ``v_j <= 0`` means the limit is met (the refinement of eq. 1 to "at most", se
 ``fitnas.constraints._base``), ``v_j = 0.25`` means 25% over, and violations of different units
 compare on one scale (a strategy may rank infeasible candidates by their largest violation).
 
-:meth:`Constraints.check` computes the analytic costs first (``fitnas.costs.estimate``; with
-``schedule="best"`` the peak of the memory-optimal order, ``fitnas.costs.schedule``) and
-measures latency only when a latency limit is set *and* every analytic limit is met: a
-candidate that already fails on memory is never built, exported or timed.
+The costs come from a :class:`~fitnas.costs.model.CostModel` (the limits' dtype and schedule);
+:class:`Constraints` only compares them with the limits. :meth:`Constraints.check` is the one
+check a search makes per candidate: the analytic costs first, and latency measured only when a
+latency limit is set *and* every analytic limit is met, so a candidate that already fails on
+memory is never built, exported or timed.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..arch import ArchGraph
-from . import latency as _latency
+from ..costs.model import CostModel, Costs
 from ._base import LIMIT_COSTS, Limits, format_limit
 from .limits import LimitError
 
 __all__ = ["COST_KEYS", "CheckResult", "Constraints"]
 
-#: The analytic costs :meth:`Constraints.analytic_costs` returns (all integers).
+#: The analytic costs every check computes (all integers).
 COST_KEYS: tuple[str, ...] = (
     "params", "param_bytes", "macs", "peak_activation_bytes", "total_memory_bytes",
 )
@@ -37,40 +38,43 @@ COST_KEYS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The costs of one candidate, its violation per active limit and the order they assume.
+    """The costs of one candidate and its violation per active limit.
 
-    ``costs`` has the :data:`COST_KEYS` (ints) and ``latency_ms`` (float) when it was measured;
     ``violations`` has one entry per active limit whose cost is known (no ``max_latency_ms``
-    when latency was not measured because an analytic limit failed).
+    when latency was not measured because an analytic limit failed); ``order`` is the order
+    the costs assume (``costs.order``).
     """
 
-    costs: dict[str, float]
+    costs: Costs
     violations: dict[str, float]
     feasible: bool
-    order: tuple[str, ...]
     latency_measured: bool = False
     failed: tuple[str, ...] = field(default=())
 
+    @property
+    def order(self) -> tuple[str, ...]:
+        return self.costs.order
+
     def to_dict(self) -> dict[str, Any]:
-        return {"costs": dict(self.costs), "violations": dict(self.violations),
-                "feasible": self.feasible, "order": list(self.order),
-                "latency_measured": self.latency_measured, "failed": list(self.failed)}
+        return {"costs": self.costs.to_dict(), "violations": dict(self.violations),
+                "feasible": self.feasible, "latency_measured": self.latency_measured,
+                "failed": list(self.failed)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
-        return cls(costs=dict(data["costs"]), violations=dict(data["violations"]),
-                   feasible=bool(data["feasible"]), order=tuple(data["order"]),
+        return cls(costs=Costs.from_dict(data["costs"]), violations=dict(data["violations"]),
+                   feasible=bool(data["feasible"]),
                    latency_measured=bool(data.get("latency_measured", False)),
                    failed=tuple(data.get("failed", ())))
 
 
 class Constraints:
-    """The hard limits of a search, checked on :class:`~fitnas.arch.ArchGraph` candidates.
+    """The hard limits of a search, checked on the costs of candidates.
 
-    ``latency_repeats``, ``latency_warmup`` and ``latency_threads`` set the measurement
-    (``fitnas.constraints.latency``); ``latency_cache`` is an optional JSON cache file;
-    ``schedule_time_limit`` bounds the search of the best order (``schedule="best"``) per
-    candidate, in seconds (past it the order is the best found, see ``best_order``).
+    ``cost_model`` computes the costs the limits are compared with; by default one at the
+    limits' dtype and schedule. ``latency_repeats``, ``latency_warmup``, ``latency_threads``,
+    ``latency_cache`` and ``schedule_time_limit`` configure that default model (see
+    :class:`~fitnas.costs.model.CostModel`).
     """
 
     def __init__(
@@ -81,25 +85,32 @@ class Constraints:
         latency_threads: int = 1,
         latency_cache: str | None = None,
         schedule_time_limit: float = 10.0,
+        cost_model: CostModel | None = None,
     ):
         if limits is not None and not isinstance(limits, Limits):
             raise LimitError(f"limits must be a fitnas Limits, got {type(limits).__name__}")
         self.limits = limits if limits is not None else Limits()
-        self.latency_repeats = latency_repeats
-        self.latency_warmup = latency_warmup
-        self.latency_threads = latency_threads
-        self.latency_cache = str(latency_cache) if latency_cache is not None else None
         if isinstance(schedule_time_limit, bool) or not isinstance(schedule_time_limit, (int, float)) \
                 or not schedule_time_limit > 0:
             raise LimitError(f"bad schedule_time_limit {schedule_time_limit!r}: expected a "
                              "positive number of seconds")
-        self.schedule_time_limit = float(schedule_time_limit)
+        if cost_model is None:
+            cost_model = CostModel(self.limits.dtype, self.limits.schedule, schedule_time_limit,
+                                   latency_repeats=latency_repeats, latency_warmup=latency_warmup,
+                                   latency_threads=latency_threads, latency_cache=latency_cache)
+        elif (cost_model.dtype, cost_model.schedule) != (self.limits.dtype, self.limits.schedule):
+            raise LimitError(f"the cost model computes {cost_model.dtype} costs under the "
+                             f"{cost_model.schedule} schedule, the limits are for "
+                             f"{self.limits.dtype} under {self.limits.schedule}: give both the same")
+        self.cost_model = cost_model
 
     def get_config(self) -> dict[str, Any]:
-        return {"limits": self.limits.to_dict(), "latency_repeats": self.latency_repeats,
-                "latency_warmup": self.latency_warmup, "latency_threads": self.latency_threads,
-                "latency_cache": self.latency_cache,
-                "schedule_time_limit": self.schedule_time_limit}
+        model = self.cost_model.get_config()
+        return {"limits": self.limits.to_dict(), "latency_repeats": model["latency_repeats"],
+                "latency_warmup": model["latency_warmup"],
+                "latency_threads": model["latency_threads"],
+                "latency_cache": model["latency_cache"],
+                "schedule_time_limit": model["schedule_time_limit"]}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Constraints:
@@ -120,26 +131,6 @@ class Constraints:
         """One line per active limit for people, then the dtype and schedule."""
         return self.limits.describe()
 
-    def order(self, graph: ArchGraph) -> tuple[str, ...]:
-        """The execution order the memory costs assume (the best one with ``schedule=best``)."""
-        return self._analytic(graph)[1]
-
-    def _analytic(self, graph: ArchGraph) -> tuple[dict[str, float], tuple[str, ...]]:
-        from ..costs import estimate
-
-        order = graph.order
-        if self.limits.schedule == "best":
-            from ..costs.schedule import best_order
-
-            order = best_order(graph, self.limits.dtype, True, self.schedule_time_limit).order
-        est = estimate(graph, self.limits.dtype, True, order=order)
-        costs: dict[str, float] = {key: int(getattr(est, key)) for key in COST_KEYS}
-        return costs, tuple(order)
-
-    def analytic_costs(self, graph: ArchGraph) -> dict[str, float]:
-        """Parameters, parameter bytes, MACs, peak activation and total memory bytes (ints)."""
-        return self._analytic(graph)[0]
-
     def violations(self, costs: Mapping[str, float]) -> dict[str, float]:
         """``(cost - limit) / limit`` for each active limit whose cost is in ``costs``."""
         out: dict[str, float] = {}
@@ -149,25 +140,25 @@ class Constraints:
                 out[name] = (float(costs[key]) - float(limit)) / float(limit)
         return out
 
-    def measure_latency(self, graph: ArchGraph) -> float:
-        """Milliseconds per forward pass on this host (see ``fitnas.constraints.latency``)."""
-        return _latency.measure_latency_ms(
-            graph, repeats=self.latency_repeats, warmup=self.latency_warmup,
-            threads=self.latency_threads, cache_path=self.latency_cache,
-        )
+    def needs_latency(self, violations: Mapping[str, float]) -> bool:
+        """Whether latency must be measured: a latency limit is set and every analytic limit
+        whose violation is in ``violations`` is met."""
+        return self.limits.max_latency_ms is not None and all(v <= 0 for v in violations.values())
 
-    def check(self, graph: ArchGraph) -> CheckResult:
-        """Costs and violations of ``graph``: analytic limits first, latency only if they pass."""
-        costs, order = self._analytic(graph)
+    def judge(self, costs: Costs, latency_measured: bool = False) -> CheckResult:
+        """The violations of ``costs`` against the limits."""
         violations = self.violations(costs)
-        measured = False
-        if self.limits.max_latency_ms is not None and all(v <= 0 for v in violations.values()):
-            costs["latency_ms"] = self.measure_latency(graph)
-            violations = self.violations(costs)
-            measured = True
         failed = tuple(name for name, v in violations.items() if v > 0)
         return CheckResult(costs=costs, violations=violations, feasible=not failed,
-                           order=order, latency_measured=measured, failed=failed)
+                           latency_measured=latency_measured, failed=failed)
+
+    def check(self, graph: ArchGraph) -> CheckResult:
+        """Costs of ``graph`` (from the cost model) and their violations: analytic limits
+        first, latency only if they pass."""
+        costs = self.cost_model.costs(graph)
+        if self.needs_latency(self.violations(costs)):
+            return self.judge(self.cost_model.with_latency(costs, graph), latency_measured=True)
+        return self.judge(costs)
 
     def explain(self, result: CheckResult) -> list[str]:
         """One line per violated limit: the cost, the limit and by how much it is over."""

@@ -23,8 +23,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..arch import ArchGraph
 from ..arch.builder import ArchModule, build
+from .sequential import SequentialPeak
 
-__all__ = ["MeasuredPeak", "measure_peak"]
+__all__ = ["MeasuredPeak", "measure_peak", "measure_sequential_peak"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,28 @@ def measure_peak(
             outputs = module.execute(holder, order, inplace, on_step=on_step)
         del outputs
     return MeasuredPeak(max(step_bytes), tuple(step_bytes))
+
+
+def measure_sequential_peak(module: Any, input_shape: Sequence[int], inplace: bool = True,
+                            seed: int = 0) -> SequentialPeak:
+    """Run ``module`` (a ``fitnas.study.vote.MajorityVote``, or anything with its
+    ``execute(holder, inplace, on_stage)``) once on a random fp32 input and measure the live
+    activation bytes of each stage, as :func:`measure_peak` does for one network (weights
+    excluded); the analytic counterpart is ``fitnas.costs.sequential.sequential_peak``."""
+    module.eval()
+    excluded = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+    tracker = _LiveStorages(excluded)
+    stages: list[int] = []
+
+    def on_stage(stage: int) -> None:
+        if stage > 0:
+            stages.append(tracker.high)
+        tracker.high = tracker.live
+
+    with torch.inference_mode():
+        holder = [torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(seed))]
+        with tracker:
+            tracker.track(holder[0])
+            out = module.execute(holder, inplace, on_stage)
+        del out
+    return SequentialPeak(max(stages), tuple(stages))

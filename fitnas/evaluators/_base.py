@@ -70,9 +70,30 @@ class EvalResult:
 
 
 class Evaluator(ABC):
-    """Evaluates candidates; subclasses implement ``_evaluate``."""
+    """Evaluates candidates; subclasses implement ``_evaluate``.
+
+    What an evaluator can do is asked through these methods, never by its type:
+    :attr:`trains_weights` (its results come with trained weights a child may inherit and a
+    run may export), :meth:`weights_of`, :meth:`candidate_for` (what it evaluates: the decoded
+    graph, or the encoding itself for a table keyed by encodings) and :meth:`set_threads` (the
+    share of the cores a worker process gives it).
+    """
 
     name = "evaluator"
+    #: Whether a COMPLETE evaluation leaves trained weights (see :meth:`weights_of`).
+    trains_weights = False
+
+    def candidate_for(self, encoding: Any, graph: Any) -> Any:
+        """What :meth:`evaluate` is given for a trial: its graph, by default."""
+        return graph
+
+    def weights_of(self, candidate: Any) -> tuple[Any, dict[str, Any]] | None:
+        """The ``(graph, state_dict)`` of a trained candidate, if kept; ``None`` here."""
+        return None
+
+    def set_threads(self, threads: int) -> None:
+        """Use at most ``threads`` CPU threads (a worker's share of the cores); no-op here."""
+        return None
 
     def evaluate(self, candidate: Any, *, parent: Any = None, test: bool = False,
                  budget: str | None = None) -> EvalResult:

@@ -104,6 +104,10 @@ class TableEvaluator(Evaluator):
         return {"csv_path": str(self.csv_path), "column": self.column, "key": self.key,
                 "test_column": self.test_column, "percent": self._scale == 100.0}
 
+    def candidate_for(self, encoding: Any, graph: Any) -> Any:
+        """A table is keyed by the encoding (e.g. NAS-Bench-201's cellstr), not the graph."""
+        return encoding
+
     def key_of(self, candidate: Any) -> str:
         if self.key_fn is not None:
             return self.key_fn(candidate)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
@@ -57,6 +58,7 @@ class TrainerEvaluator(Evaluator):
     """
 
     name = "trainer"
+    trains_weights = True
 
     def __init__(
         self,
@@ -84,6 +86,11 @@ class TrainerEvaluator(Evaluator):
                 "config": self.config.get_config(), "budget": self.budget.to_dict(),
                 "keep_weights": self.keep_weights, "final": self.final,
                 "budgets": {k: b.to_dict() for k, b in sorted(self.budgets.items())}}
+
+    def set_threads(self, threads: int) -> None:
+        """Train with ``threads`` torch threads unless the config names its own count."""
+        if self.config.threads is None:
+            self.trainer = Trainer(replace(self.config, threads=max(1, int(threads))))
 
     def budget_named(self, name: str | None) -> Budget:
         """The budget of a name (``None``: the full one); an unknown name lists the known."""

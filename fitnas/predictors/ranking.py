@@ -28,12 +28,26 @@ concentrates on the top of each list. ``memory_weight`` is ``lambda_beta / lambd
 Training treats a group as a set: each epoch shuffles the order of its candidates and splits
 it into random subsets of at most ``set_size`` (16) candidates, the lists that eq. 3 is applied
 to; up to ``lists_per_step`` (32) lists make one Adam step, so up to 512 samples take one step
-per epoch. Prediction is exactly permutation-equivariant: the distinct candidates are put in
-one canonical order (sorted by length and tokens, then shuffled by a generator seeded with
-``seed``) whatever order they come in, and ranked in consecutive lists of ``set_size`` as in
-training (rather than as one sequence of the whole set, which would differ from what the
-ranking GRU was trained on); the scores of ``predict_orders`` (4) such orders are averaged, so
-each candidate is compared with several sets of companions. Duplicates get the same score.
+per epoch. Prediction ranks the distinct candidates, in the canonical order (below) shuffled
+by a generator seeded with ``seed``, in consecutive lists of ``set_size`` as in training
+(rather than as one sequence of the whole set, which would differ from what the ranking GRU
+was trained on); the scores of ``predict_orders`` (4) such orders are averaged, so each
+candidate is compared with several sets of companions.
+
+Prediction, both classes: permuting the candidates permutes the scores exactly, and duplicates
+get the same score, because each distinct candidate is scored once, in one canonical order
+(sorted by length, then tokens) whatever order and repetitions it came in, and the scores are
+mapped back. Scoring the input as given does not have these properties on a CPU, even for the
+regressor that scores each candidate on its own: a float result depends on where the candidate
+sits in the batch. With torch 2.14.1 (AVX-512), for one, ``torch.sigmoid`` computes the last
+``numel % 32`` elements of a tensor with its scalar loop and the rest with its vector loop,
+which differ in the last bit for a few percent of inputs, so a candidate repeated at the end of
+a batch of 45 (hidden 100) scored differently from its first occurrence; matrix products
+likewise round differently for one row than for a block of rows. What remains: the score of a
+candidate depends on the *set* of distinct candidates given with it, for the controller by
+design (the ranking GRU reads its companions) and for the regressor only by float rounding
+(of the order of 1e-7).
+
 The defaults (``set_size``, ``lists_per_step``, ``sharpness`` 4) were chosen on the nb201
 protocol of ``benchmarks/ranking_controller.py``: lists of 32, two or four steps per epoch,
 120 epochs or a learning rate of 1e-2 ranked no better there, and one step of short lists is
@@ -131,6 +145,13 @@ class _GRUPredictor:
 
     def _unfitted(self) -> ValueError:
         return ValueError(f"{type(self).__name__} is not fitted: call fit(groups) before predict")
+
+
+def _canonical(seqs: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The distinct sequences of ``seqs`` sorted by length, then tokens: the one order in which
+    ``predict`` scores them, whatever order and repetitions they were given in (see the module
+    docstring, "Prediction")."""
+    return sorted(set(seqs), key=lambda s: (len(s), s))
 
 
 class _RankingNet(nn.Module):
@@ -247,7 +268,7 @@ class RankingController(_GRUPredictor):
             raise self._unfitted()
         if not seqs:
             return []
-        unique = sorted(set(seqs), key=lambda s: (len(s), s))
+        unique = _canonical(seqs)
         rng = random.Random(self.seed)
         with deterministic(self.seed), torch.no_grad():
             feats = self._net.encoder.encode(unique)
@@ -321,12 +342,15 @@ class GRURegressor(_GRUPredictor):
         return self
 
     def predict(self, candidates: Sequence[Sequence[int]]) -> list[float]:
-        """One score per candidate, each predicted on its own (higher is better)."""
+        """One score per candidate, each predicted on its own (higher is better); the distinct
+        candidates are encoded once, in the canonical order (see the module docstring)."""
         seqs = check_candidates(candidates, self.vocab_size)
         if self._net is None:
             raise self._unfitted()
         if not seqs:
             return []
+        unique = _canonical(seqs)
         with deterministic(self.seed), torch.no_grad():
-            feats = self._net.encoder.encode(seqs)
-            return [float(v) for v in self._net.head(feats).squeeze(-1)]
+            values = self._net.head(self._net.encoder.encode(unique)).squeeze(-1)
+        score = {s: float(v) for s, v in zip(unique, values)}
+        return [score[s] for s in seqs]

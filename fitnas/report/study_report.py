@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from ..states import TrialState
+from ..study.run import RunRecord
 from ..units import format_bytes, format_count
 
 __all__ = ["write_report"]
@@ -29,7 +29,7 @@ def _plt() -> Any:
     return plt
 
 
-def _pareto_png(study: Any, path: Path) -> None:
+def _pareto_png(study: RunRecord, path: Path) -> None:
     plt = _plt()
     objectives = study.cost_objectives()
     trials = [t for t in study.trials((TrialState.COMPLETE,)) if t.accuracy is not None]
@@ -60,7 +60,7 @@ def _pareto_png(study: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _progress_png(study: Any, path: Path) -> None:
+def _progress_png(study: RunRecord, path: Path) -> None:
     plt = _plt()
     trials = [t for t in study.trials() if t.state in (TrialState.COMPLETE, TrialState.FAILED)]
     xs, accs, best, top = [], [], [], None
@@ -95,13 +95,16 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(study: Any, folder: Path | None = None) -> Path:
-    """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder)."""
+def write_report(study: RunRecord, folder: Path | None = None) -> Path:
+    """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder), from the
+    run's record (``fitnas.study.load_run``): no dataset or search space is needed."""
     from ..costs import lifetime_table
     from ..study.outputs import summary
     from .lifetime import plot_lifetime
 
-    folder = Path(folder or study.directory)
+    if folder is None and study.directory is None:
+        raise ValueError("an in-memory study has no folder; give the report a folder")
+    folder = Path(folder or study.directory)  # type: ignore[arg-type]
     folder.mkdir(parents=True, exist_ok=True)
     pngs = {"pareto": folder / "pareto.png", "progress": folder / "progress.png"}
     _pareto_png(study, pngs["pareto"])
@@ -109,9 +112,7 @@ def write_report(study: Any, folder: Path | None = None) -> Path:
     data = summary(study)
     best = data["best"]
     if best is not None:
-        graph = study.space.decode(study.space.from_data(best["encoding"]))
-        plan_file = Path(study.directory) / "best" / "memory_plan.json"
-        order = json.loads(plan_file.read_text())["order"] if plan_file.exists() else None
+        graph, order = study.graph(best["trial"]), study.order(best["trial"])
         dtype = study.constraints.limits.dtype
         pngs["lifetime"] = folder / "lifetime.png"
         plot_lifetime(lifetime_table(graph, order, dtype), str(pngs["lifetime"]),

@@ -1,8 +1,8 @@
 """Search spaces: each samples encodings, decodes them into an ArchGraph, lists the moves
 around an encoding and turns it into tokens (DESIGN.md, ``fitnas/spaces/``).
 
-Importing this package registers every space; registering a space (``register_space``) also
-adds its ``SPACE:ENCODING`` MODEL form to ``fitnas estimate`` (``fitnas.spaces._models``).
+Importing this package registers every space; ``fitnas estimate SPACE:ENCODING`` finds a
+registered space through ``fitnas.modelspec``, which asks this registry.
 """
 
 from __future__ import annotations

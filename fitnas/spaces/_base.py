@@ -272,14 +272,11 @@ _REGISTRY: dict[str, type[SearchSpace]] = {}
 
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
-    """Class decorator: add a space to the registry under ``cls.name``, and its
-    ``NAME:ENCODING`` MODEL form to ``fitnas.modelspec``."""
+    """Class decorator: add a space to the registry under ``cls.name`` (``fitnas estimate``
+    then reads ``NAME:ENCODING`` too, through ``fitnas.modelspec``)."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"search space {cls.name!r} registered twice")
     _REGISTRY[cls.name] = cls
-    from ._models import register_model_form
-
-    register_model_form(cls.name)
     return cls
 
 

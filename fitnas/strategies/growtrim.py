@@ -11,9 +11,11 @@ minus the relative changes of peak activation memory and parameter memory weight
 ``lambda_beta``, so more memory lowers the score). When no candidate has a positive merit,
 the previous selection stays selected and the next iteration trains the next ``k`` of its
 re-ranked neighbours (the paper always moves to the best candidate; staying keeps the search
-from drifting to worse networks when a whole top K disappoints). After each iteration the controller is
-retrained on every trained candidate, each scored against the selection of its own iteration,
-with eq. 3's memory term weighted by ``lambda_beta / lambda_alpha``.
+from drifting to worse networks when a whole top K disappoints). After each iteration the
+controller is retrained on every trained candidate, each scored against the selection of its
+own iteration, with eq. 3's memory term weighted by ``lambda_beta / lambda_alpha``
+(``controller=gru``, Table 4's single-GRU baseline, regresses the merit alone: it has no
+memory term, and the merit's ``lambda_beta`` term already weighs the memory).
 
 Trimmed candidates inherit their parent's weights and are fine-tuned with the evaluator's
 ``"finetune"`` budget (paper 000 section 4: 20 epochs instead of 60); grown ones train from
@@ -110,12 +112,16 @@ class GrowTrim(Strategy):
         if controller not in CONTROLLERS:
             raise StrategyError(f"growtrim controller must be one of {', '.join(CONTROLLERS)}, "
                                 f"got {controller!r}")
+        if isinstance(controller_epochs, bool) or not isinstance(controller_epochs, int) \
+                or controller_epochs < 1:
+            raise StrategyError(f"growtrim controller_epochs must be an int >= 1, got "
+                                f"{controller_epochs!r}")
         self.k, self.initial = k, initial
         self.lambda_alpha, self.lambda_beta = float(lambda_alpha), float(lambda_beta)
         self.inherit_grown = bool(inherit_grown)
         self.finetune = None if finetune is None or str(finetune).lower() in ("", "none") \
             else str(finetune)
-        self.controller, self.controller_epochs = controller, int(controller_epochs)
+        self.controller, self.controller_epochs = controller, controller_epochs
         self.max_attempts = max_attempts
         self._rng = random.Random(seed * 7919 + 29)
         self._seen: set[str] = set()
@@ -260,15 +266,26 @@ class GrowTrim(Strategy):
         return groups
 
     def _retrain(self) -> None:
+        """A new controller fitted on every trained candidate (paper 000 section 3.2).
+
+        ``ranking`` takes eq. 3's memory term with weight ``lambda_beta / lambda_alpha``.
+        ``gru`` is Table 4's single-GRU baseline, which regresses each candidate's score (the
+        eq. 4 merit, whose ``lambda_beta`` term already carries the memory) and has no memory
+        head, so it gets no memory weight.
+        """
         if self.controller == "none":
             return
         from ..predictors import GRURegressor, RankingController
 
-        cls: Any = RankingController if self.controller == "ranking" else GRURegressor
-        memory_weight = self.lambda_beta / self.lambda_alpha
-        self._model = cls(self.space.vocab_size, memory_weight=memory_weight,
-                          epochs=self.controller_epochs, seed=self.seed + len(self._history))
-        self._model.fit(self._samples())
+        seed = self.seed + len(self._history)
+        model: RankingController | GRURegressor
+        if self.controller == "ranking":
+            model = RankingController(self.space.vocab_size,
+                                      memory_weight=self.lambda_beta / self.lambda_alpha,
+                                      epochs=self.controller_epochs, seed=seed)
+        else:
+            model = GRURegressor(self.space.vocab_size, epochs=self.controller_epochs, seed=seed)
+        self._model = model.fit(self._samples())
 
     def _rank(self, candidates: list[tuple[Encoding, str]]) -> list[tuple[Encoding, str]]:
         """The candidates best first by the controller (random order without one)."""

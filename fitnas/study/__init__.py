@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .pareto import dominates, pareto_front
+from .run import RunRecord, best_of, load_run
 from .storage import SCHEMA_VERSION, Storage, StorageError
 from .study import Budget, Study
 from .trial import TrialRecord, TrialState
@@ -12,12 +13,15 @@ __all__ = [
     "BACKENDS",
     "SCHEMA_VERSION",
     "Budget",
+    "RunRecord",
     "Storage",
     "StorageError",
     "Study",
     "TrialRecord",
     "TrialState",
+    "best_of",
     "create_workers",
     "dominates",
+    "load_run",
     "pareto_front",
 ]

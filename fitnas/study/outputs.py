@@ -5,6 +5,10 @@
 * ``best/``: the best trial's ``arch.json``, trained ``weights.pt``, ``model.onnx`` (checked
   against torch under onnxruntime) and ``memory_plan.json`` (execution order, bytes alive per
   step, peak) under the run's dtype and schedule.
+
+Everything is read from the run's record (:class:`~fitnas.study.run.RunRecord`): the network
+stored with the trial and the execution order its costs were checked under, so the memory plan
+exported is the plan that was checked, and exporting needs neither the dataset nor the space.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .run import RunRecord
 from .trial import TrialRecord
 
 __all__ = ["COST_COLUMNS", "export_trial", "write_outputs"]
@@ -31,8 +36,8 @@ def _row(trial: TrialRecord) -> dict[str, Any]:
     return row
 
 
-def write_pareto_csv(study: Any, path: Path) -> list[TrialRecord]:
-    front = study.pareto_front()
+def write_pareto_csv(run: RunRecord, path: Path) -> list[TrialRecord]:
+    front = run.pareto_front()
     columns = ["trial", "accuracy", *[c for c in COST_COLUMNS
                                       if any(c in t.costs for t in front)], "encoding"]
     with path.open("w", newline="") as f:
@@ -43,15 +48,14 @@ def write_pareto_csv(study: Any, path: Path) -> list[TrialRecord]:
     return front
 
 
-def summary(study: Any) -> dict[str, Any]:
-    best = study.best_trial()
-    constraints = study.constraints
+def summary(run: RunRecord) -> dict[str, Any]:
+    best = run.best_trial()
     data: dict[str, Any] = {
         "best": None,
-        "counts": study.counts(),
-        "constraints": constraints.get_config(),
-        "objectives": ["accuracy", *study.cost_objectives()],
-        "pareto_trials": [t.number for t in study.pareto_front()],
+        "counts": run.counts(),
+        "constraints": run.constraints.get_config(),
+        "objectives": ["accuracy", *run.cost_objectives()],
+        "pareto_trials": [t.number for t in run.pareto_front()],
     }
     if best is not None:
         data["best"] = {
@@ -65,37 +69,26 @@ def summary(study: Any) -> dict[str, Any]:
     return data
 
 
-def export_trial(study: Any, number: int, folder: Path, formats: tuple[str, ...] = ("onnx",)
+def export_trial(run: RunRecord, number: int, folder: Path, formats: tuple[str, ...] = ("onnx",)
                  ) -> dict[str, Path]:
-    """Write a trial's arch.json, weights, memory plan and exported model(s) to ``folder``."""
+    """Write a trial's arch.json, weights, memory plan and exported model(s) to ``folder``:
+    the stored network, run in the order its costs were checked under."""
     import torch
 
-    from ..arch.builder import build
-    from ..costs import best_order, memory_plan
+    from ..costs import memory_plan
     from ..export import export_onnx, export_torchscript
-    from .storage import StorageError
+    from .restore import restore_trial
 
-    trial = study.storage.trial(number)
-    graph = study.space.decode(study.space.from_data(trial.encoding))
+    graph = run.graph(number)
+    order = run.order(number)
+    module = restore_trial(run, number)
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     (folder / "arch.json").write_text(graph.to_json())
     written["arch"] = folder / "arch.json"
-    limits = study.constraints.limits
-    order = None
-    if limits.schedule == "best":
-        schedule = best_order(graph, limits.dtype)
-        order, plan = schedule.order, schedule.memory_plan(graph)
-    else:
-        plan = memory_plan(graph, None, limits.dtype)
+    plan = memory_plan(graph, order, run.constraints.limits.dtype)
     (folder / "memory_plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
     written["memory_plan"] = folder / "memory_plan.json"
-    module = build(graph, order).eval()
-    weights = study.weights_path(number)
-    if weights is None:
-        raise StorageError(f"trial {number} has no trained weights in {study.directory}; only "
-                           "COMPLETE trials trained by this run can be exported")
-    module.load_state_dict(torch.load(weights, map_location="cpu"))
     torch.save(module.state_dict(), folder / "weights.pt")
     written["weights"] = folder / "weights.pt"
     if "onnx" in formats:
@@ -106,14 +99,16 @@ def export_trial(study: Any, number: int, folder: Path, formats: tuple[str, ...]
     return written
 
 
-def write_outputs(study: Any) -> dict[str, Path]:
-    """Write pareto.csv, summary.json and best/ into the study's folder."""
-    folder = Path(study.directory)
+def write_outputs(run: RunRecord) -> dict[str, Path]:
+    """Write pareto.csv, summary.json and best/ into the run's folder."""
+    if run.directory is None:
+        raise ValueError("an in-memory study has no folder to write outputs to")
+    folder = run.directory
     out = {"pareto": folder / "pareto.csv", "summary": folder / "summary.json"}
-    write_pareto_csv(study, out["pareto"])
-    out["summary"].write_text(json.dumps(summary(study), indent=2))
-    best = study.best_trial()
-    if best is not None and study.weights_path(best.number) is not None:
-        out.update(export_trial(study, best.number, folder / "best"))
+    write_pareto_csv(run, out["pareto"])
+    out["summary"].write_text(json.dumps(summary(run), indent=2))
+    best = run.best_trial()
+    if best is not None and run.weights_path(best.number) is not None:
+        out.update(export_trial(run, best.number, folder / "best"))
         out["best"] = folder / "best"
     return out

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FitnasError
 
-__all__ = ["DEFAULT_DEVICE", "SearchSettings", "build_study", "load_settings", "parse_options"]
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from .study import Study
+
+__all__ = ["DEFAULT_DEVICE", "SearchSettings", "build_study", "dataset_of", "load_settings",
+           "parse_options"]
 
 #: The profile the default search targets (a Cortex-M7 board, see ``fitnas devices``).
 DEFAULT_DEVICE = "stm32f746-disco"
@@ -90,11 +95,18 @@ def load_settings(folder: str | Path) -> SearchSettings:
     return SearchSettings.from_dict(stored)
 
 
-def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False,
-                attach: bool = False) -> Any:
-    """The Study these settings describe, in ``directory``."""
+def dataset_of(settings: SearchSettings) -> Dataset:
+    """The dataset a search with these settings trained on (its splits rebuilt from the seed)."""
+    from ..data import create_dataset
+
+    return create_dataset(settings.data, seed=settings.seed, subset=settings.subset)
+
+
+def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False
+                ) -> Study:
+    """The Study these settings describe, in ``directory`` (to search, or to resume)."""
     from ..constraints import Constraints, Limits
-    from ..evaluators import TableEvaluator, TrainerEvaluator
+    from ..evaluators import Evaluator, TableEvaluator, TrainerEvaluator
     from ..spaces import create_space
     from ..strategies import create_strategy
     from ..train import TrainConfig
@@ -103,11 +115,9 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
     limits = Limits.from_dict(settings.limits)
     if settings.table:
         space = create_space(settings.space, **settings.space_options)
-        evaluator: Any = TableEvaluator(settings.table, settings.metric, key_fn=space.format)
+        evaluator: Evaluator = TableEvaluator(settings.table, settings.metric, key_fn=space.format)
     else:
-        from ..data import create_dataset
-
-        dataset = create_dataset(settings.data, seed=settings.seed, subset=settings.subset)
+        dataset = dataset_of(settings)
         space = create_space(settings.space, input_shape=dataset.input_shape,
                              classes=dataset.classes, **settings.space_options)
         from ..train import Budget
@@ -119,8 +129,6 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
         evaluator = TrainerEvaluator(dataset, config, decode=space.decode, budgets=budgets)
     strategy = create_strategy(settings.strategy, space, seed=settings.seed,
                                **settings.strategy_options)
-    study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume,
-                  attach=attach)
-    if not attach:
-        study.storage.set_meta("settings", settings.to_dict())
+    study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume)
+    study.storage.set_meta("settings", settings.to_dict())
     return study

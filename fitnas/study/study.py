@@ -15,16 +15,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..constraints import LIMIT_COSTS, Budget, Constraints
+from ..constraints import Budget, Constraints
 from ..spaces import InvalidEncoding, SearchSpace
 from ..states import FINISHED, TrialState
 from ..strategies import Candidate, NoFeasibleArchitecture, NotReady, Strategy, StrategyError
-from .pareto import pareto_front
-from .storage import Storage, StorageError
+from .run import RunRecord
+from .storage import Storage, StorageError, graph_key
 from .trial import TrialRecord
-from .workers import Done, Job, create_workers
+from .workers import Done, Job, Workers, create_workers
+
+if TYPE_CHECKING:
+    from ..evaluators import Evaluator
 
 __all__ = ["Budget", "Study"]
 
@@ -40,18 +43,19 @@ class Study:
             everything in memory.
         resume: continue the run stored in ``directory`` (the same space, strategy and
             evaluator settings must be given): the stored log is replayed into the strategy.
-        attach: open the stored run only to read it (reports, exports); nothing is changed.
+
+    To read a finished run (reports, exports, ensembles) use ``fitnas.study.load_run(DIR)``;
+    ``study.record`` is the same reader over this study's storage.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         strategy: Strategy,
-        evaluator: Any,
-        constraints: Any = None,
+        evaluator: Evaluator,
+        constraints: Constraints | None = None,
         directory: str | Path | None = None,
         resume: bool = False,
-        attach: bool = False,
     ) -> None:
         self.space, self.strategy, self.evaluator = space, strategy, evaluator
         self.constraints = constraints if constraints is not None else Constraints()
@@ -59,13 +63,12 @@ class Study:
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
         self.storage = Storage(self.directory / "study.db" if self.directory else None)
+        self.record = RunRecord(self.storage, self.directory, self.constraints)
         self._reruns: list[tuple[int, Candidate]] = []
         self._recent_weights: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._evaluated = 0
         if resume:
             self._replay()
-        elif attach:
-            pass
         elif self.storage.trials():
             raise StorageError(f"{self.directory} already holds a run; resume it or use another "
                                "folder")
@@ -77,39 +80,29 @@ class Study:
         return {
             "space": {"name": self.space.name, **self.space.get_config()},
             "strategy": {"name": self.strategy.name, **self.strategy.get_config()},
-            "evaluator": {"name": getattr(self.evaluator, "name", type(self.evaluator).__name__),
-                          **self.evaluator.get_config()},
+            "evaluator": {"name": self.evaluator.name, **self.evaluator.get_config()},
             "constraints": self.constraints.get_config(),
         }
 
     # ----------------------------------------------------------------- queries
-    def trials(self, states: tuple[str, ...] | None = None) -> list[TrialRecord]:
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[TrialRecord]:
         return self.storage.trials(states)
 
     def best_trial(self) -> TrialRecord | None:
         """The most accurate COMPLETE trial that meets every limit (ties: least total memory)."""
-        done = [t for t in self.trials((TrialState.COMPLETE,)) if t.feasible and t.accuracy is not None]
-        if not done:
-            return None
-        return max(done, key=lambda t: (t.accuracy, -t.costs.get("total_memory_bytes", 0),
-                                        -t.number))
+        return self.record.best_trial()
 
     def pareto_front(self, objectives: list[str] | None = None) -> list[TrialRecord]:
         """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``
         (default: the constrained costs, or parameters and peak memory without limits)."""
-        return pareto_front(self.trials((TrialState.COMPLETE,)), objectives or self.cost_objectives())
+        return self.record.pareto_front(objectives)
 
     def cost_objectives(self) -> list[str]:
         """The costs of the Pareto front: the limited ones, else parameters and peak memory."""
-        names = [LIMIT_COSTS[name] for name in self.constraints.limits.active()]
-        return names or ["params", "peak_activation_bytes"]
+        return self.record.cost_objectives()
 
     def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in (TrialState.COMPLETE, TrialState.FAILED, TrialState.INFEASIBLE,
-                                    TrialState.RUNNING)}
-        for t in self.trials():
-            out[t.state.value] += 1
-        return out
+        return self.record.counts()
 
     # ------------------------------------------------------------------- loop
     def optimize(
@@ -164,14 +157,14 @@ class Study:
             return self._evaluated + running < budget.trials
         return True
 
-    def _start_next(self, pool: Any) -> TrialRecord:
+    def _start_next(self, pool: Workers) -> TrialRecord:
         if self._reruns:
             number, candidate = self._reruns.pop(0)
             rerun = True
         else:
             number, candidate, rerun = self.storage.next_number(), self.strategy.ask(), False
-        record = self._checked_record(number, candidate)
-        self.storage.add_trial(record, log_ask=not rerun)
+        record, graph_json = self._checked_record(number, candidate)
+        self.storage.add_trial(record, log_ask=not rerun, graph_json=graph_json)
         if record.state == TrialState.RUNNING:
             parent = weights = None
             if candidate.parent is not None:
@@ -185,22 +178,27 @@ class Study:
             self.strategy.tell(record.to_result())
         return record
 
-    def _checked_record(self, number: int, candidate: Candidate) -> TrialRecord:
+    def _checked_record(self, number: int, candidate: Candidate
+                        ) -> tuple[TrialRecord, str | None]:
+        """The new trial's record (its costs and violations checked before any training) and
+        its network's JSON (``None`` when the encoding does not decode)."""
         encoding = self.space.to_data(candidate.encoding)
         base = {"number": number, "encoding": encoding, "parent": candidate.parent,
                 "budget": candidate.budget, "started": time.time()}
         try:
             graph = self.space.graph(candidate.encoding)
         except InvalidEncoding as err:
-            return TrialRecord(state=TrialState.FAILED, fingerprint="", result={"reason": str(err)},
-                               finished=time.time(), **base)
+            return TrialRecord(state=TrialState.FAILED, fingerprint="",
+                               result={"reason": str(err)}, finished=time.time(), **base), None
         check = self.constraints.check(graph)
         state = TrialState.RUNNING if check.feasible else TrialState.INFEASIBLE
-        return TrialRecord(state=state, fingerprint=graph.fingerprint(), costs=dict(check.costs),
-                           violations=dict(check.violations),
-                           finished=None if check.feasible else time.time(), **base)
+        graph_json = graph.to_json(indent=None)
+        return TrialRecord(state=state, fingerprint=graph.fingerprint(), costs=check.costs,
+                           violations=dict(check.violations), graph_key=graph_key(graph_json),
+                           finished=None if check.feasible else time.time(), **base), graph_json
 
-    def _finish(self, pool: Any, running: dict[int, TrialRecord], done: Done) -> TrialRecord | None:
+    def _finish(self, pool: Workers, running: dict[int, TrialRecord], done: Done
+                ) -> TrialRecord | None:
         job = done.job
         started = running[job.number]
         if done.died:
@@ -220,7 +218,7 @@ class Study:
             accuracy=result.get("val_accuracy") if ok else None,
             test_accuracy=result.get("test_accuracy") if ok else None, result=result,
             parent=started.parent, budget=started.budget, attempts=job.attempt,
-            started=started.started, finished=time.time())
+            started=started.started, finished=time.time(), graph_key=started.graph_key)
         if ok and done.weights is not None:
             self._recent_weights[job.number] = done.weights
             while len(self._recent_weights) > 16:
@@ -247,7 +245,7 @@ class Study:
         """The trained weights of trial ``number`` (kept in memory for the latest trials, else
         read from the run folder), sent with a child's job so any worker can inherit them;
         ``None`` when the evaluator trains nothing or the weights are gone."""
-        if not hasattr(self.evaluator, "weights_of"):
+        if not self.evaluator.trains_weights:
             return None
         if number in self._recent_weights:
             return self._recent_weights[number]
@@ -260,10 +258,7 @@ class Study:
         return weights
 
     def weights_path(self, number: int) -> Path | None:
-        if self.directory is None:
-            return None
-        path = self.directory / "trials" / f"{number}.pt"
-        return path if path.exists() else None
+        return self.record.weights_path(number)
 
     # ----------------------------------------------------------------- resume
     def _replay(self) -> None:

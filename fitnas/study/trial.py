@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..costs.model import Costs
 from ..states import FINISHED, TrialState
 from ..strategies import TrialResult
 
@@ -20,8 +21,11 @@ __all__ = ["FINISHED", "TrialRecord", "TrialState"]
 class TrialRecord:
     """Everything stored about one trial.
 
-    ``costs`` holds the analytic costs (``params``, ``param_bytes``, ``macs``,
-    ``peak_activation_bytes``, ``total_memory_bytes``, and ``latency_ms`` when measured);
+    ``costs`` holds the costs the limits were checked on: a :class:`~fitnas.costs.model.Costs`
+    (``params``, ``param_bytes``, ``macs``, ``peak_activation_bytes``, ``total_memory_bytes``,
+    ``chan_memory_bytes``, ``latency_ms`` when measured, and the execution order they assume),
+    or nothing for an encoding that did not decode; ``graph_key`` names the stored network
+    (``Storage.graph_json``);
     ``violations`` one value per constraint, ``<= 0`` when met; ``result`` the evaluator's
     result (learning curve, seconds, reason of a failure).
     """
@@ -40,6 +44,7 @@ class TrialRecord:
     attempts: int = 0
     started: float = 0.0
     finished: float | None = None
+    graph_key: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState.parse(self.state))
@@ -51,6 +56,11 @@ class TrialRecord:
     @property
     def is_finished(self) -> bool:
         return self.state.finished
+
+    @property
+    def order(self) -> tuple[str, ...] | None:
+        """The execution order the costs were checked under (``None`` when not known)."""
+        return self.costs.order if isinstance(self.costs, Costs) else None
 
     @property
     def reason(self) -> str:

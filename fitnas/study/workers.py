@@ -16,9 +16,13 @@ import os
 import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FitnasError
+
+if TYPE_CHECKING:
+    from ..evaluators import Evaluator
+    from ..spaces import SearchSpace
 
 __all__ = ["BACKENDS", "Done", "InProcessWorkers", "Job", "ProcessWorkers", "RayWorkers",
            "Workers", "create_workers", "run_job"]
@@ -50,10 +54,9 @@ class Done:
     died: str = ""
 
 
-def run_job(space: Any, evaluator: Any, job: Job) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def run_job(space: SearchSpace, evaluator: Evaluator, job: Job
+            ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Decode and evaluate one job; returns the result dict and the trained weights."""
-    from ..evaluators import TableEvaluator
-
     encoding = space.from_data(job.encoding)
     graph = space.graph(encoding)
     parent: Any = None
@@ -61,11 +64,10 @@ def run_job(space: Any, evaluator: Any, job: Job) -> tuple[dict[str, Any], dict[
         parent = space.graph(space.from_data(job.parent_encoding))
         if job.parent_weights is not None:
             parent = (parent, job.parent_weights)
-    # a benchmark table is keyed by the encoding (e.g. NAS-Bench-201's cellstr), not the graph
-    candidate = encoding if isinstance(evaluator, TableEvaluator) else graph
+    candidate = evaluator.candidate_for(encoding, graph)
     result = evaluator.evaluate(candidate, parent=parent, budget=job.budget)
     weights = None
-    if result.ok and hasattr(evaluator, "weights_of"):
+    if result.ok and evaluator.trains_weights:
         kept = evaluator.weights_of(graph)
         weights = kept[1] if kept is not None else None
     return result.to_dict(), weights
@@ -91,7 +93,7 @@ class Workers(ABC):
 class InProcessWorkers(Workers):
     """Runs each job in the driver's own process when ``wait`` is called."""
 
-    def __init__(self, space: Any, evaluator: Any) -> None:
+    def __init__(self, space: SearchSpace, evaluator: Evaluator) -> None:
         self.space, self.evaluator = space, evaluator
         self._pending: list[Job] = []
 
@@ -110,19 +112,20 @@ class InProcessWorkers(Workers):
         return [Done(job, result, weights)]
 
 
-def _use_threads(threads: int) -> None:
-    """Give this worker process ``threads`` torch threads, for training too (a worker that
-    used every core beside others would oversubscribe them, and torch slows down sharply)."""
+def _use_threads(evaluator: Evaluator, threads: int) -> None:
+    """Give this worker process ``threads`` torch threads, and its evaluator for training too
+    (a worker that used every core beside others would oversubscribe them, and torch slows down
+    sharply)."""
     import torch
 
-    os.environ["FITNAS_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    evaluator.set_threads(threads)
 
 
 def _process_main(payload: bytes, threads: int, conn: Any) -> None:
     """A worker process: evaluate each job received on ``conn`` and send the outcome back."""
-    _use_threads(threads)
     space, evaluator = pickle.loads(payload)
+    _use_threads(evaluator, threads)
     while True:
         job = conn.recv()
         if job is None:
@@ -141,7 +144,7 @@ class ProcessWorkers(Workers):
     """``n`` local worker processes (``spawn``), each with its own pipe, so that the death of
     one process is the death of its own job only; a dead worker is replaced at once."""
 
-    def __init__(self, space: Any, evaluator: Any, n: int) -> None:
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, n: int) -> None:
         self.capacity = n
         self._payload = pickle.dumps((space, evaluator))
         self._threads = max(1, (os.cpu_count() or 1) // n)
@@ -204,7 +207,7 @@ class ProcessWorkers(Workers):
 class RayWorkers(Workers):
     """Ray tasks on a local instance (``ray.init()``) or a cluster (``address``)."""
 
-    def __init__(self, space: Any, evaluator: Any, n: int, address: str | None = None) -> None:
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, n: int, address: str | None = None) -> None:
         try:
             import ray
         except ImportError:
@@ -264,14 +267,14 @@ _RAY_CACHE: dict[int, tuple[Any, Any]] = {}
 def _ray_run(payload: bytes, job: Job) -> tuple[dict[str, Any], dict[str, Any] | None]:
     key = hash(payload)
     if key not in _RAY_CACHE:  # one unpickling per worker process, not per task
-        _use_threads(1)
         _RAY_CACHE.clear()
         _RAY_CACHE[key] = pickle.loads(payload)
+        _use_threads(_RAY_CACHE[key][1], 1)
     space, evaluator = _RAY_CACHE[key]
     return run_job(space, evaluator, job)
 
 
-def create_workers(space: Any, evaluator: Any, workers: int = 1, backend: str = "local",
+def create_workers(space: SearchSpace, evaluator: Evaluator, workers: int = 1, backend: str = "local",
                    address: str | None = None) -> Workers:
     """The worker pool for ``backend`` (``local``: in-process for one worker, else processes)."""
     if backend not in BACKENDS:

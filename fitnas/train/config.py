@@ -27,11 +27,8 @@ class TrainError(FitnasError):
 
 
 def default_threads() -> int:
-    """The torch thread count when none is given: ``$FITNAS_THREADS`` if set (the Study's
-    worker processes set it to their share of the cores), else ``min(4, os.cpu_count())``."""
-    share = os.environ.get("FITNAS_THREADS", "")
-    if share.isdigit() and int(share) >= 1:
-        return int(share)
+    """The torch thread count when none is given: ``min(4, os.cpu_count())`` (a Study's worker
+    process passes its share of the cores explicitly, ``Evaluator.set_threads``)."""
     return max(1, min(4, os.cpu_count() or 1))
 
 

@@ -120,7 +120,7 @@ def test_median_peak_limit_is_the_tables_median(cli_result: dict[str, Any],
     cellstrs = list(_values(small_table))
     costs = table_costs(SPACE.get_config(), cellstrs)
     assert costs.computed == 0  # the CLI run cached them
-    peaks = [Constraints().analytic_costs(SPACE.decode(SPACE.parse(c)))["peak_activation_bytes"]
+    peaks = [Constraints().cost_model.costs(SPACE.decode(SPACE.parse(c))).analytic()["peak_activation_bytes"]
              for c in cellstrs[::50]]
     assert peaks == [costs[c]["peak_activation_bytes"] for c in cellstrs[::50]]
     median = statistics.median_low(costs[c]["peak_activation_bytes"] for c in cellstrs)
@@ -199,7 +199,7 @@ def test_table_best_feasible_against_brute_force(tmp_path: Path) -> None:
     bench = NB201Bench(path, limits=Limits(max_params=ALL_NONE_PARAMS), median=["max_peak_mem"],
                        evals=5)
     constraints = Constraints()
-    costs = {c: constraints.analytic_costs(SPACE.decode(SPACE.parse(c))) for c in cellstrs}
+    costs = {c: constraints.cost_model.costs(SPACE.decode(SPACE.parse(c))).analytic() for c in cellstrs}
     median = statistics.median_low(c["peak_activation_bytes"] for c in costs.values())
     assert bench.limits.max_peak_mem == median
     values = _values(path)
@@ -231,7 +231,7 @@ def test_cost_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     again = table_costs(SPACE.get_config(), cellstrs)
     assert again.computed == 0 and again.costs == first.costs
     for c in cellstrs:
-        assert first[c] == Constraints().analytic_costs(SPACE.decode(SPACE.parse(c)))
+        assert first[c] == Constraints().cost_model.costs(SPACE.decode(SPACE.parse(c))).analytic()
     first.path.write_text("{not json")
     assert table_costs(SPACE.get_config(), cellstrs).computed == len(set(cellstrs))
     int8 = table_costs(SPACE.get_config(), cellstrs[:1], dtype="int8")

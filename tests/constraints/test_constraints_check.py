@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from fitnas.arch.random_graph import random_graph
+from fitnas.cli.limits import add_limit_arguments, limits_from_args
 from fitnas.constraints import CheckResult, Constraints, LimitError, Limits
-from fitnas.constraints import latency as latency_mod
-from fitnas.constraints.arguments import add_limit_arguments, limits_from_args
 from fitnas.costs import best_order, count_macs, count_params, peak_activation_bytes
+from fitnas.costs import latency as latency_mod
 
 
 def test_analytic_costs_are_the_independent_counts() -> None:
     graph = random_graph(4, 14)
     for dtype, bpe in (("fp32", 4), ("int8", 1)):
-        costs = Constraints(Limits(dtype=dtype)).analytic_costs(graph)
+        costs = Constraints(Limits(dtype=dtype)).cost_model.costs(graph).analytic()
         params = count_params(graph)
         peak = peak_activation_bytes(graph, None, dtype)
         assert costs == {"params": params, "param_bytes": params * bpe, "macs": count_macs(graph),
@@ -33,10 +33,10 @@ def test_best_schedule_uses_the_best_orders_peak() -> None:
         graph = random_graph(seed, 16)
         schedule = best_order(graph, "fp32")
         constraints = Constraints(Limits(schedule="best"))
-        costs = constraints.analytic_costs(graph)
+        costs = constraints.cost_model.costs(graph).analytic()
         assert costs["peak_activation_bytes"] == schedule.peak_bytes
         assert constraints.check(graph).order == schedule.order
-        default = Constraints(Limits()).analytic_costs(graph)["peak_activation_bytes"]
+        default = Constraints(Limits()).cost_model.costs(graph).analytic()["peak_activation_bytes"]
         assert default == schedule.default_peak_bytes
         found = found or schedule.peak_bytes < default
     assert found, "no random graph where the best order lowers the peak: the test proves nothing"
@@ -56,7 +56,7 @@ def test_violation_is_relative_excess() -> None:
 
 def test_check_on_real_graph_matches_violations_of_its_costs() -> None:
     graph = random_graph(7, 14)
-    costs = Constraints().analytic_costs(graph)
+    costs = Constraints().cost_model.costs(graph).analytic()
     # one limit just met, one just missed
     limits = Limits(max_peak_mem=costs["peak_activation_bytes"], max_params=costs["params"] - 1)
     result = Constraints(limits).check(graph)
@@ -89,7 +89,7 @@ def test_latency_is_never_measured_for_a_candidate_failing_an_analytic_limit(mon
     monkeypatch.setattr(latency_mod, "measure_latency_ms", measure)
     monkeypatch.setattr(latency_mod, "_session", session)
     graph = random_graph(2, 10)
-    peak = Constraints().analytic_costs(graph)["peak_activation_bytes"]
+    peak = Constraints().cost_model.costs(graph).analytic()["peak_activation_bytes"]
 
     failing = Constraints(Limits(max_peak_mem=peak - 1, max_latency_ms=1000), latency_repeats=3)
     result = failing.check(graph)

@@ -10,8 +10,8 @@ import pytest
 
 from fitnas.arch import ArchGraph
 from fitnas.arch.random_graph import random_graph
-from fitnas.constraints import latency as latency_mod
-from fitnas.constraints.latency import LatencyError, clear_latency_cache, measure_latency_ms
+from fitnas.costs import latency as latency_mod
+from fitnas.costs.latency import LatencyError, clear_latency_cache, measure_latency_ms
 
 
 class _Counter:

@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fitnas.spaces import create_space
-from fitnas.spaces.cells import augment_space_size, trim_space_size
+from fitnas.spaces import SearchSpace, create_space
+from fitnas.spaces.cells import CellsSpace, augment_space_size, trim_space_size
 from fitnas.states import TrialState
 from fitnas.strategies import (
     Candidate,
     NotReady,
+    Strategy,
     StrategyError,
     TrialResult,
     create_strategy,
 )
+from fitnas.strategies.growtrim import GrowTrim
 
 TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 
 
-def small_cells(max_blocks: int = 3):  # type: ignore[no-untyped-def]
-    return create_space("cells", input_shape=(1, 1, 8, 8), classes=10, filters=8,
-                        max_blocks=max_blocks)
+def small_cells(max_blocks: int = 3) -> CellsSpace:
+    space = create_space("cells", input_shape=(1, 1, 8, 8), classes=10, filters=8,
+                         max_blocks=max_blocks)
+    assert isinstance(space, CellsSpace)
+    return space
 
 
-def tell(strategy, number: int, cand: Candidate, accuracy: float | None,  # type: ignore[no-untyped-def]
-         peak: float = 1000.0, param_bytes: float = 1000.0, state: str = TrialState.COMPLETE) -> None:
+def growtrim(space: SearchSpace, **options: Any) -> GrowTrim:
+    """``growtrim`` from the registry, typed as what it is."""
+    strategy = create_strategy("growtrim", space, **options)
+    assert isinstance(strategy, GrowTrim)
+    return strategy
+
+
+def tell(strategy: Strategy, number: int, cand: Candidate, accuracy: float | None,
+         peak: float = 1000.0, param_bytes: float = 1000.0,
+         state: TrialState = TrialState.COMPLETE) -> None:
     costs = {"peak_activation_bytes": peak, "param_bytes": param_bytes}
     strategy.tell(TrialResult(number, cand.encoding, state, accuracy, costs, {}))
 
 
-def start(strategy, accuracies: list[float]) -> list[Candidate]:  # type: ignore[no-untyped-def]
+def start(strategy: Strategy, accuracies: list[float]) -> list[Candidate]:
     """Run the initial random samples with the given accuracies."""
     cands = [strategy.ask() for _ in accuracies]
     for number, (cand, acc) in enumerate(zip(cands, accuracies)):
@@ -42,7 +55,7 @@ def start(strategy, accuracies: list[float]) -> list[Candidate]:  # type: ignore
 @pytest.mark.parametrize("max_blocks", [2, 3, 5])
 def test_an_iteration_enumerates_exactly_the_eq1_plus_eq2_neighbours(max_blocks: int) -> None:
     space = small_cells(max_blocks)
-    strategy = create_strategy("growtrim", space, seed=max_blocks, k=2, controller="none")
+    strategy = growtrim(space, seed=max_blocks, k=2, controller="none")
     initial = start(strategy, [0.5, 0.9, 0.7, 0.6, 0.8, 0.4, 0.3, 0.2][:2])
     first = strategy.ask()
     parent = strategy.selected[-1]
@@ -56,7 +69,7 @@ def test_an_iteration_enumerates_exactly_the_eq1_plus_eq2_neighbours(max_blocks:
 
 def test_trims_inherit_and_fine_tune_grows_train_from_scratch() -> None:
     space = small_cells()
-    strategy = create_strategy("growtrim", space, seed=0, k=40, initial=1, controller="none")
+    strategy = growtrim(space, seed=0, k=40, initial=1, controller="none")
     start(strategy, [0.8])
     parent_number = 0
     kinds = set()
@@ -69,8 +82,8 @@ def test_trims_inherit_and_fine_tune_grows_train_from_scratch() -> None:
             assert cand.parent is None and cand.budget is None
         tell(strategy, number, cand, 0.5)
     assert kinds == {"grow", "trim"}
-    inherit = create_strategy("growtrim", space, seed=0, k=40, initial=1, controller="none",
-                              inherit_grown=True)
+    inherit = growtrim(space, seed=0, k=40, initial=1, controller="none",
+                       inherit_grown=True)
     start(inherit, [0.8])
     grown = next(c for c in iter(inherit.ask, None) if c.info["move"] == "grow")
     assert grown.parent == 0 and grown.budget is None
@@ -78,7 +91,7 @@ def test_trims_inherit_and_fine_tune_grows_train_from_scratch() -> None:
 
 def test_selection_by_eq4_prefers_less_memory_at_equal_lambdas() -> None:
     space = small_cells()
-    strategy = create_strategy("growtrim", space, seed=1, k=2, initial=1, controller="none")
+    strategy = growtrim(space, seed=1, k=2, initial=1, controller="none")
     start(strategy, [0.80])
     a, b = strategy.ask(), strategy.ask()
     with pytest.raises(NotReady):
@@ -89,8 +102,8 @@ def test_selection_by_eq4_prefers_less_memory_at_equal_lambdas() -> None:
     strategy.ask()
     assert strategy.selected[-1].encoding == b.encoding
     # accuracy alone (lambda_beta = 0) picks the other
-    acc_only = create_strategy("growtrim", space, seed=1, k=2, initial=1, controller="none",
-                               lambda_beta=0.0)
+    acc_only = growtrim(space, seed=1, k=2, initial=1, controller="none",
+                        lambda_beta=0.0)
     start(acc_only, [0.80])
     a, b = acc_only.ask(), acc_only.ask()
     tell(acc_only, 1, a, 0.84, peak=2000.0, param_bytes=2000.0)
@@ -101,7 +114,7 @@ def test_selection_by_eq4_prefers_less_memory_at_equal_lambdas() -> None:
 
 def test_the_parent_stays_when_no_candidate_improves_and_infeasible_ones_are_replaced() -> None:
     space = small_cells()
-    strategy = create_strategy("growtrim", space, seed=2, k=2, initial=1, controller="none")
+    strategy = growtrim(space, seed=2, k=2, initial=1, controller="none")
     start(strategy, [0.80])
     parent = strategy.ask()  # first of iteration 1
     tell(strategy, 1, parent, None, state=TrialState.INFEASIBLE)
@@ -117,10 +130,10 @@ def test_the_parent_stays_when_no_candidate_improves_and_infeasible_ones_are_rep
 
 def test_the_controller_is_retrained_after_each_iteration_and_ranks_the_neighbours() -> None:
     space = create_space("nb201")
-    strategy = create_strategy("growtrim", space, seed=0, k=3, controller="ranking",
-                               controller_epochs=5)
+    strategy = growtrim(space, seed=0, k=3, controller="ranking",
+                        controller_epochs=5)
     start(strategy, [0.5, 0.6, 0.7])
-    models = []
+    models: list[Any] = []
     for number in range(3, 12):
         cand = strategy.ask()
         if not models or strategy._model is not models[-1]:
@@ -154,12 +167,45 @@ def test_a_study_on_nb201_honours_the_limit_and_improves_on_its_start() -> None:
 
     space = create_space("nb201")
     evaluator = TableEvaluator(TABLE, "cifar10_test", key_fn=space.format)
-    strategy = create_strategy("growtrim", space, seed=3, k=4, controller_epochs=10,
-                               lambda_beta=0.0)
+    strategy = growtrim(space, seed=3, k=4, controller_epochs=10,
+                        lambda_beta=0.0)
     study = Study(space, strategy, evaluator, Constraints(Limits(max_peak_mem=262144)))
     study.optimize(40)
     done = study.trials((TrialState.COMPLETE,))
     assert len(done) == 40
     assert all(t.costs["peak_activation_bytes"] <= 262144 for t in done)
-    assert max(t.accuracy for t in done) > max(t.accuracy for t in done[:4])
+    accuracy = [t.accuracy for t in done if t.accuracy is not None]
+    assert len(accuracy) == 40 and max(accuracy) > max(accuracy[:4])
     assert len(strategy.selected) >= 5
+
+
+@pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks/nb201_12epoch.csv")
+@pytest.mark.parametrize("controller", ["gru", "ranking"])
+def test_a_study_with_each_controller_retrains_it_every_iteration(controller: str) -> None:
+    """``growtrim:controller=gru`` (paper 000 Table 4's single-GRU baseline, which regresses
+    the eq. 4 merit and has no memory term) used to raise a TypeError at its first retraining;
+    the ranking controller gets eq. 3's memory weight ``lambda_beta / lambda_alpha``."""
+    from fitnas.evaluators import TableEvaluator
+    from fitnas.predictors import GRURegressor, RankingController
+    from fitnas.study import Study
+
+    space = create_space("nb201")
+    evaluator = TableEvaluator(TABLE, "cifar10_test", key_fn=space.format)
+    strategy = growtrim(space, seed=1, k=3, controller=controller,
+                        controller_epochs=5, lambda_alpha=0.8, lambda_beta=0.2)
+    models: list[object] = []
+
+    def record(study: Study, trial: object) -> None:
+        if strategy._model is not None and (not models or strategy._model is not models[-1]):
+            models.append(strategy._model)
+
+    study = Study(space, strategy, evaluator)
+    study.optimize(15, callback=record)  # 3 initial samples, then 4 iterations of 3
+    assert len(study.trials((TrialState.COMPLETE,))) == 15
+    assert len(models) >= 3 and len(strategy.selected) >= 4  # retrained after each iteration
+    cls = GRURegressor if controller == "gru" else RankingController
+    assert all(type(m) is cls for m in models)
+    if controller == "ranking":
+        assert strategy._model.memory_weight == pytest.approx(0.25)
+    it = strategy._iteration  # the queue is ranked by the last model
+    assert it.parent is not None and it.queue

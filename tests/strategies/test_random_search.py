@@ -39,4 +39,4 @@ def test_limits_no_architecture_meets_name_the_smallest_costs() -> None:
     assert "peak_activation_bytes" in message and "params" in message
     from fitnas.units import format_bytes
 
-    assert format_bytes(smallest_peak) in message
+    assert smallest_peak is not None and format_bytes(smallest_peak) in message

@@ -83,7 +83,7 @@ def test_resume_continues_as_if_never_stopped(tmp_path: Path) -> None:
 def test_resume_reruns_trials_left_running(tmp_path: Path) -> None:
     study = make_study(tmp_path / "a")
     study.optimize(5)
-    # what a kill leaves: trial 5 sent to a worker (TrialState.RUNNING, its ask logged), no result
+    # what a kill leaves: trial 5 sent to a worker (RUNNING, its ask logged), no result
     record = study.storage.trial(4)
     study.storage.add_trial(dataclasses.replace(
         record, number=5, state="RUNNING", accuracy=None, finished=None,

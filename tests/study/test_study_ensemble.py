@@ -15,17 +15,13 @@ import pytest
 import torch
 
 from fitnas.cli import main
+from fitnas.costs.measure import measure_sequential_peak
+from fitnas.costs.sequential import sequential_peak
 from fitnas.states import TrialState
-from fitnas.study.ensemble import (
-    Ensemble,
-    EnsembleError,
-    build_ensemble,
-    export_ensemble,
-    majority_vote,
-    measure_sequential_peak,
-    sequential_peak,
-)
-from fitnas.study.setup import build_study, load_settings
+from fitnas.study import load_run
+from fitnas.study.ensemble import Ensemble, EnsembleError, build_ensemble, export_ensemble
+from fitnas.study.setup import dataset_of
+from fitnas.study.vote import majority_vote
 
 MAX_PARAMS = 150_000
 TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
@@ -91,7 +87,7 @@ def test_vote_matches_a_direct_count() -> None:
 # ----------------------------------------------------------------------- the ensemble
 @pytest.mark.slow
 def test_members_are_the_best_usable_trials(run_dir: Path, ensemble: Ensemble) -> None:
-    study = build_study(load_settings(run_dir), run_dir, attach=True)
+    study = load_run(run_dir)
     done = [t for t in study.trials((TrialState.COMPLETE,)) if t.feasible]
     assert len(study.trials()) > len(done)  # infeasible candidates were recorded, never members
     ranked = sorted(done, key=lambda t: (-t.accuracy, t.costs["total_memory_bytes"], t.number))
@@ -102,7 +98,7 @@ def test_members_are_the_best_usable_trials(run_dir: Path, ensemble: Ensemble) -
 
 @pytest.mark.slow
 def test_accuracy_is_the_vote_of_the_members_predictions(run_dir: Path, ensemble: Ensemble) -> None:
-    data = build_study(load_settings(run_dir), run_dir, attach=True).evaluator.data
+    data = dataset_of(load_run(run_dir).settings)  # type: ignore[arg-type]
     for split, accuracy in ((data.val, ensemble.val_accuracy), (data.test, ensemble.test_accuracy)):
         with torch.no_grad():
             logits = np.stack([m(split.x.clone()).numpy() for m in ensemble.module.members])
@@ -118,7 +114,7 @@ def test_accuracy_is_the_vote_of_the_members_predictions(run_dir: Path, ensemble
 
 @pytest.mark.slow
 def test_costs_are_summed_over_members(run_dir: Path, ensemble: Ensemble) -> None:
-    study = build_study(load_settings(run_dir), run_dir, attach=True)
+    study = load_run(run_dir)
     trials = [study.storage.trial(m.trial) for m in ensemble.members]
     for key in ("params", "param_bytes", "macs"):
         assert ensemble.costs[key] == sum(t.costs[key] for t in trials)
@@ -157,7 +153,7 @@ def test_onnx_export_agrees_with_torch(run_dir: Path, ensemble: Ensemble, tmp_pa
     summary = json.loads(written["ensemble"].read_text())
     assert summary["test_accuracy"] == ensemble.test_accuracy
     assert summary["costs"]["macs"] == ensemble.costs["macs"]
-    data = build_study(load_settings(run_dir), run_dir, attach=True).evaluator.data
+    data = dataset_of(load_run(run_dir).settings)  # type: ignore[arg-type]
     session = ort.InferenceSession(str(written["onnx"]), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": data.test.x.numpy()})[0]
     with torch.no_grad():
@@ -221,7 +217,7 @@ def test_too_few_usable_members_says_how_many(run_dir: Path, tmp_path: Path,
     for path in keep[1:]:
         path.unlink()
     assert main(["ensemble", str(copy)]) == 2
-    assert "has 1 TrialState.COMPLETE trial(s) that meet the limits and have trained weights; an ensemble " \
+    assert "has 1 COMPLETE trial(s) that meet the limits and have trained weights; an ensemble " \
            "needs at least 2" in capsys.readouterr().err
     assert not (copy / "ensemble").exists()
     with pytest.raises(EnsembleError, match="without trained weights"):

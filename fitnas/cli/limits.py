@@ -6,15 +6,15 @@
 :class:`~fitnas.constraints.Limits`: the device profile's limits first, then every flag given
 overrides its value. Values stay strings until then, so a bad one raises a
 :class:`~fitnas.constraints.LimitError` (one line, exit code 2) rather than an argparse usage
-message.
+message. (Argument parsing lives in ``fitnas.cli``; ``fitnas.constraints`` knows no argparse.)
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from ._base import LIMIT_NAMES, SCHEDULES, Limits
+from ..constraints import LIMIT_NAMES, SCHEDULES, Limits
+from ..devices import Device, load_device
 
 __all__ = ["add_limit_arguments", "limits_from_args"]
 
@@ -45,14 +45,12 @@ def add_limit_arguments(parser: argparse.ArgumentParser, device_default: str | N
                             "memory-optimal one (best)")
 
 
-def limits_from_args(args: argparse.Namespace) -> tuple[Limits, Any]:
+def limits_from_args(args: argparse.Namespace) -> tuple[Limits, Device | None]:
     """``(limits, device)`` from flags added by :func:`add_limit_arguments` (``device`` is the
     loaded :class:`~fitnas.devices.Device`, or ``None`` without ``--device``)."""
     device = None
     base = Limits()
     if getattr(args, "device", None):
-        from ..devices import load_device
-
         device = load_device(args.device)
         base = device.limits
     overrides = {name: getattr(args, name, None) for name in (*LIMIT_NAMES, "dtype", "schedule")}

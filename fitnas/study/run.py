@@ -1,0 +1,144 @@
+"""``load_run(DIR)``: a finished (or stopped) run folder, read without rebuilding the search.
+
+A :class:`RunRecord` reads ``study.db`` (``fitnas.study.storage``, schema 2: every trial's
+network as ArchGraph JSON and its :class:`~fitnas.costs.model.Costs`, with the execution order
+they were checked under) and the trained weights in ``trials/``. It loads no dataset, builds
+no strategy and needs no search space: ``fitnas report``, ``fitnas export``, ``fitnas
+ensemble`` and the outputs a search writes (``pareto.csv``, ``summary.json``, ``best/``) all
+read through it. The :class:`~fitnas.study.Study` answers its own queries (best trial, Pareto
+front, counts) through a ``RunRecord`` over its storage, so a running search and a reader of
+its folder rank trials the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..arch import ArchGraph
+from ..constraints import LIMIT_COSTS, Constraints
+from ..errors import FitnasError
+from ..states import TrialState
+from .pareto import pareto_front
+from .setup import SearchSettings
+from .storage import Storage, StorageError
+from .trial import TrialRecord
+
+__all__ = ["RunRecord", "best_of", "load_run"]
+
+
+def best_of(trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The most accurate COMPLETE trial that meets every limit; ties go to the least total
+    memory, then the earlier trial (the rule of the progress bar, the summary and the report)."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.feasible
+            and t.accuracy is not None]
+    if not done:
+        return None
+    return max(done, key=lambda t: (t.accuracy, -t.costs.get("total_memory_bytes", 0), -t.number))
+
+
+class RunRecord:
+    """The stored trials, networks, weights and settings of one run (read-only).
+
+    Args:
+        storage: the run's open :class:`Storage`.
+        directory: the run folder (``None`` for an in-memory study: no weights).
+        constraints: the limits the run checked; default: those stored in its configuration.
+    """
+
+    def __init__(self, storage: Storage, directory: Path | None = None,
+                 constraints: Constraints | None = None) -> None:
+        self.storage = storage
+        self.directory = directory
+        self._constraints = constraints
+
+    # ------------------------------------------------------------- settings
+    @property
+    def config(self) -> dict[str, Any]:
+        """The space, strategy, evaluator and constraints configuration the run stored."""
+        return dict(self.storage.get_meta("config") or {})
+
+    @property
+    def settings(self) -> SearchSettings | None:
+        """The ``fitnas search`` settings, or ``None`` for a run made from Python."""
+        stored = self.storage.get_meta("settings")
+        return SearchSettings.from_dict(stored) if stored is not None else None
+
+    @property
+    def constraints(self) -> Constraints:
+        if self._constraints is None:
+            self._constraints = Constraints.from_config(self.config.get("constraints") or {})
+        return self._constraints
+
+    @property
+    def name(self) -> str:
+        return str(self.directory) if self.directory is not None else "this in-memory study"
+
+    # ---------------------------------------------------------------- trials
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[TrialRecord]:
+        return self.storage.trials(states)
+
+    def trial(self, number: int) -> TrialRecord:
+        return self.storage.trial(number)
+
+    def graph(self, number: int) -> ArchGraph:
+        """The network of trial ``number``, as stored when it was checked."""
+        trial = self.trial(number)
+        if trial.graph_key is None:
+            raise StorageError(f"trial {number} of {self.name} has no stored network "
+                               f"({trial.state}: {trial.reason or 'not decoded'})")
+        return ArchGraph.from_json(self.storage.graph_json(trial.graph_key))
+
+    def order(self, number: int) -> tuple[str, ...]:
+        """The execution order trial ``number``'s costs were checked under (its graph's own
+        order when the record predates stored orders)."""
+        order = self.trial(number).order
+        return order if order is not None else self.graph(number).order
+
+    def weights_path(self, number: int) -> Path | None:
+        """``trials/N.pt`` of a trained trial, if the run folder has it."""
+        if self.directory is None:
+            return None
+        path = self.directory / "trials" / f"{number}.pt"
+        return path if path.exists() else None
+
+    # --------------------------------------------------------------- queries
+    def best_trial(self) -> TrialRecord | None:
+        """The most accurate COMPLETE trial that meets every limit (see :func:`best_of`)."""
+        return best_of(self.trials((TrialState.COMPLETE,)))
+
+    def cost_objectives(self) -> list[str]:
+        """The costs of the Pareto front: the limited ones, else parameters and peak memory."""
+        names = [LIMIT_COSTS[name] for name in self.constraints.limits.active()]
+        return names or ["params", "peak_activation_bytes"]
+
+    def pareto_front(self, objectives: list[str] | None = None) -> list[TrialRecord]:
+        """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``."""
+        return pareto_front(self.trials((TrialState.COMPLETE,)),
+                            objectives or self.cost_objectives())
+
+    def counts(self) -> dict[str, int]:
+        """Trials per state, by state name."""
+        out = {s.value: 0 for s in (TrialState.COMPLETE, TrialState.FAILED,
+                                    TrialState.INFEASIBLE, TrialState.RUNNING)}
+        for t in self.trials():
+            out[t.state.value] += 1
+        return out
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> RunRecord:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_run(directory: str | Path) -> RunRecord:
+    """The run stored in ``directory`` (a folder with ``study.db``), read-only."""
+    path = Path(directory)
+    if not (path / "study.db").is_file():
+        raise FitnasError(f"{str(directory)!r} holds no fitnas run (no study.db)")
+    return RunRecord(Storage(path / "study.db"), path)

@@ -1,0 +1,98 @@
+"""Every documented option value of every registered strategy, for the shared suite.
+
+``test_strategy_suite.py`` runs its checks over every (strategy, variant) pair below, so an
+option that crashes (as ``growtrim:controller=gru`` did at its first retraining) fails the
+suite, and ``test_every_constructor_keyword_has_a_variant`` fails when a strategy gains a
+keyword with no variant here. The options and values are those of README "Search strategies"
+and of each constructor:
+
+* ``random`` (paper 002 Algorithm I): ``max_attempts``;
+* ``coordinate`` (paper 002 Algorithm II): ``variant=async|sequential|nbest``, ``n_best``,
+  ``early`` (a budget name, ``none``), ``nrandom``, ``nadapt``, ``nfinal``, ``max_attempts``;
+* ``growtrim`` (paper 000): ``controller=ranking|gru|none``, ``k``, ``lambda_alpha``,
+  ``lambda_beta``, ``initial``, ``inherit_grown``, ``finetune`` (a budget name, ``none``),
+  ``controller_epochs``, ``max_attempts``.
+
+A variant is a dict of keyword arguments, exactly what ``fitnas search --strategy
+NAME:KEY=VALUE,...`` passes (:func:`option_text` writes it that way; the suite checks that the
+command line parses it back). Variants that must reach a later phase within the suite's dozen
+trials use a short schedule (``coordinate``: 3 + 3 + 2 samples) or a small ``k`` and few
+controller epochs (``growtrim``: an iteration every 2 trials, so the controller is retrained
+several times), which keeps the whole suite fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["NOT_OPTIONS", "SUITE_OPTIONS", "VARIANTS", "option_text", "variant_id"]
+
+#: coordinate: a schedule short enough that a dozen trials cross all three phases and beyond.
+_SHORT: dict[str, Any] = {"nrandom": 3, "nadapt": 3, "nfinal": 2}
+#: growtrim: an iteration (and a retraining of the controller) every two trials.
+_FAST: dict[str, Any] = {"k": 2, "controller_epochs": 3}
+
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "random": [
+        {},
+        {"max_attempts": 50},
+    ],
+    "coordinate": [
+        {},  # the paper's 50 + 50 + 20, asynchronous: the suite sees the random phase only
+        {"variant": "async", **_SHORT},
+        {"variant": "sequential", **_SHORT},
+        {"variant": "nbest", **_SHORT},  # n_best 4, the paper's
+        {"variant": "nbest", "n_best": 1, **_SHORT},
+        {"variant": "nbest", "n_best": 2, **_SHORT},
+        {"early": "none", **_SHORT},  # every sample trained fully
+        {"early": None, **_SHORT},  # the same from Python
+        {"nrandom": 0, "nadapt": 0, "nfinal": 0},  # adaptive from the first result on
+        {"nrandom": 1, "nadapt": 12, "nfinal": 0},
+        {"variant": "nbest", "n_best": 3, "nrandom": 0, "nadapt": 2, "nfinal": 1},
+        {"max_attempts": 50, **_SHORT},
+    ],
+    "growtrim": [
+        {},  # k 8, the ranking controller trained 60 epochs
+        {"controller": "ranking", **_FAST},
+        {"controller": "gru", **_FAST},
+        {"controller": "none", "k": 2},
+        {"k": 1, "controller_epochs": 3},  # groups of one: only the memory head learns
+        {"lambda_alpha": 1.0, "lambda_beta": 0.0, **_FAST},  # accuracy alone
+        {"lambda_beta": 0, "controller": "gru", **_FAST},  # an int from the command line
+        {"lambda_alpha": 0.2, "lambda_beta": 0.8, **_FAST},
+        {"inherit_grown": True, **_FAST},
+        {"inherit_grown": False, "controller": "none", "k": 2},
+        {"initial": 1, **_FAST},
+        {"initial": 5, **_FAST},
+        {"finetune": "none", **_FAST},  # trimmed candidates trained fully
+        {"finetune": None, "controller": "none", "k": 2},  # the same from Python
+        {"finetune": "early", "controller": "none", "k": 2},  # another budget name
+        {"controller_epochs": 1, "k": 2},
+        {"max_attempts": 50, **_FAST},
+    ],
+}
+
+#: Constructor keywords the suite sets itself in every run.
+SUITE_OPTIONS = frozenset({"seed"})
+
+#: Constructor keywords that are not user options, with the reason; each must exist.
+NOT_OPTIONS: dict[str, dict[str, str]] = {
+    "random": {"seen": "the fingerprint set a strategy that samples at random in one of its "
+                       "phases shares with its RandomSearch; not saved by get_config"},
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "None" if value is None else str(value)
+
+
+def option_text(variant: dict[str, Any]) -> str:
+    """``KEY=VALUE,...`` as ``fitnas search --strategy NAME:KEY=VALUE,...`` takes it."""
+    return ",".join(f"{key}={_text(value)}" for key, value in variant.items())
+
+
+def variant_id(name: str, variant: dict[str, Any]) -> str:
+    """A test id: ``growtrim:controller=gru,k=2,controller_epochs=3``, or the bare name."""
+    return f"{name}:{option_text(variant)}" if variant else name

@@ -27,7 +27,6 @@ metric's column), so a search of 100 evaluations takes seconds and many seeds ca
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 import time
@@ -38,7 +37,7 @@ from typing import Any
 
 from ..constraints import LIMIT_COSTS, Constraints, Limits
 from ..errors import FitnasError
-from ..spaces import InvalidEncoding
+from ..evaluators.table import BenchmarkTable, TableError, TableEvaluator, read_table
 from ..spaces.nb201 import NB201Space
 from ..strategies import NoFeasibleArchitecture, create_strategy, list_strategies
 from ._record import Recorder, RunResult, StopRun
@@ -109,42 +108,18 @@ def space_for_metric(metric: str) -> NB201Space:
     return NB201Space()
 
 
-def load_table(path: str | Path, metric: str, space: NB201Space) -> dict[str, float]:
-    """Canonical cellstr -> metric value (NaN where empty) of the CSV ``path``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FitnasError(f"benchmark table {str(path)!r} does not exist")
+def load_table(path: str | Path, metric: str, space: NB201Space) -> BenchmarkTable:
+    """The CSV ``path`` read once (``fitnas.evaluators.read_table``): its ``metric`` column by
+    canonical cellstr (NaN where empty)."""
+    def canonical(text: str) -> str:
+        return space.format(space.parse(text))
+
     try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            columns = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise FitnasError(f"cannot read {str(path)!r} as CSV: {err}") from None
-    if "cellstr" not in columns:
-        raise FitnasError(f"{str(path)!r} has no 'cellstr' column (columns: "
-                          f"{', '.join(columns) or 'none'}); a NAS-Bench-201 table is needed")
-    if metric not in columns:
-        raise FitnasError(f"{str(path)!r} has no column {metric!r}; columns: "
-                          f"{', '.join(c for c in columns if c != 'cellstr')}")
-    values: dict[str, float] = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            cellstr = space.format(space.parse(row["cellstr"] or ""))
-        except InvalidEncoding as err:
-            raise FitnasError(f"{str(path)!r} line {line}: {err}") from None
-        text = (row.get(metric) or "").strip()
-        try:
-            value = float(text) if text else math.nan
-        except ValueError:
-            raise FitnasError(f"{str(path)!r} line {line}: column {metric!r} holds {text!r}, not "
-                              "a number") from None
-        if cellstr in values:
-            raise FitnasError(f"{str(path)!r} line {line}: architecture {cellstr} appears twice")
-        values[cellstr] = value
-    if not values:
-        raise FitnasError(f"{str(path)!r} has no rows")
-    return values
+        return read_table(path, [metric], "cellstr", canonical)
+    except TableError as err:
+        if "has no 'cellstr' column" in str(err):
+            raise TableError(f"{err}; a NAS-Bench-201 table is needed") from None
+        raise
 
 
 @dataclass
@@ -246,7 +221,8 @@ class NB201Bench:
                                   f"{', '.join(MEDIAN_LIMITS)}")
         self.table_path, self.metric = str(table), metric
         self.space = space_for_metric(metric)
-        self.values = load_table(table, metric, self.space)
+        self.table = load_table(table, metric, self.space)
+        self.values = dict(self.table.columns[metric])
         self.median_limits = [n for n in MEDIAN_LIMITS if n in median]
         self.cost_table: CostTable | None = None
         if self.median_limits or limits.active():
@@ -260,10 +236,9 @@ class NB201Bench:
         self.limits = limits
         self.constraints = Constraints(limits)
         self._extra_costs: dict[str, dict[str, float]] = {}
-        from ..evaluators import TableEvaluator  # imports torch: before any run is timed
-
         #: The Study's evaluator, stateless, shared by the runs.
-        self.evaluator = TableEvaluator(self.table_path, metric, key_fn=self.space.format)
+        self.evaluator = TableEvaluator(self.table_path, metric, key_fn=self.space.format,
+                                        table=self.table)
         feasible = {c: v for c, v in self.values.items() if v == v and self.meets_limits(c)}
         if not feasible:
             raise FitnasError(f"no architecture of {self.table_path!r} with a {metric} value "

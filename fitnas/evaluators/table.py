@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,71 @@ from ..errors import FitnasError
 from ..states import TrialState
 from ._base import EvalResult, Evaluator
 
-__all__ = ["TableError", "TableEvaluator"]
+__all__ = ["BenchmarkTable", "TableError", "TableEvaluator", "read_table"]
 
 
 class TableError(FitnasError):
     """A benchmark table is missing, malformed, or lacks the asked-for column."""
 
 
-def _column(rows: list[dict[str, str]], name: str, path: Path, key: str) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for k, row in enumerate(rows, start=2):
-        text = row.get(name)
+@dataclass(frozen=True)
+class BenchmarkTable:
+    """Columns of a benchmark CSV by key: ``columns[name][key]`` (NaN where a cell is empty)."""
+
+    path: Path
+    key: str
+    header: tuple[str, ...]
+    columns: Mapping[str, Mapping[str, float]]
+
+
+def read_table(path: str | Path, columns: Sequence[str], key: str = "cellstr",
+               canonical: Callable[[str], str] | None = None) -> BenchmarkTable:
+    """Read ``columns`` of the CSV at ``path``, keyed by column ``key`` (each key once).
+
+    The one reader of benchmark tables (``TableEvaluator``, ``fitnas bench nb201``): the file is
+    read once, every asked-for column is checked to exist and to hold numbers, and
+    ``canonical`` (e.g. a space's ``format(parse(...))``) normalizes each key, so two spellings
+    of one architecture are caught as a repeated key. Errors name the file and the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"benchmark table {str(path)!r} does not exist")
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header = tuple(reader.fieldnames or ())
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise TableError(f"cannot read {str(path)!r} as CSV: {err}") from None
+    if key not in header:
+        raise TableError(f"{str(path)!r} has no {key!r} column (columns: "
+                         f"{', '.join(header) or 'none'})")
+    for name in columns:
+        if name not in header:
+            raise TableError(f"{str(path)!r} has no column {name!r}; columns: "
+                             f"{', '.join(header)}")
+    if not rows:
+        raise TableError(f"{str(path)!r} has no rows")
+    values: dict[str, dict[str, float]] = {name: {} for name in columns}
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        raw = row[key] or ""
         try:
-            values[row[key]] = float(text) if text not in (None, "") else float("nan")
-        except ValueError:
-            raise TableError(f"{str(path)!r} line {k}: column {name!r} holds {text!r}, not a "
-                             "number") from None
-    return values
+            k = canonical(raw) if canonical is not None else raw
+        except FitnasError as err:
+            raise TableError(f"{str(path)!r} line {line}: {err}") from None
+        if k in seen:
+            raise TableError(f"{str(path)!r} line {line}: key {k!r} appears twice in column "
+                             f"{key!r}; a key column must be unique")
+        seen.add(k)
+        for name in columns:
+            text = (row.get(name) or "").strip()
+            try:
+                values[name][k] = float(text) if text else float("nan")
+            except ValueError:
+                raise TableError(f"{str(path)!r} line {line}: column {name!r} holds {text!r}, not "
+                                 "a number") from None
+    return BenchmarkTable(path, key, header, values)
 
 
 class TableEvaluator(Evaluator):
@@ -49,6 +98,7 @@ class TableEvaluator(Evaluator):
         key_fn: turns a candidate (an encoding, a graph) into its key; default: the
             candidate itself when it is a string.
         percent: values are percentages; ``None`` decides from the data (largest > 1).
+        table: the table already read by :func:`read_table` (the file is not read again).
     """
 
     name = "table"
@@ -61,6 +111,7 @@ class TableEvaluator(Evaluator):
         test_column: str | None = None,
         key_fn: Callable[[Any], str] | None = None,
         percent: bool | None = None,
+        table: BenchmarkTable | None = None,
     ) -> None:
         self.csv_path = Path(csv_path)
         self.column = column
@@ -68,27 +119,13 @@ class TableEvaluator(Evaluator):
         self.test_column = test_column
         self.key_fn = key_fn
         self.percent = percent
-        if not self.csv_path.is_file():
-            raise TableError(f"benchmark table {str(self.csv_path)!r} does not exist")
-        try:
-            with self.csv_path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                header = list(reader.fieldnames or [])
-                rows = list(reader)
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
-            raise TableError(f"cannot read {str(self.csv_path)!r} as CSV: {err}") from None
-        for role, name in (("key", key), ("column", column), ("test_column", test_column)):
-            if name is not None and name not in header:
-                raise TableError(f"{str(self.csv_path)!r} has no column {name!r} (for {role}); "
-                                 f"columns: {', '.join(header)}")
-        seen: set[str] = set()
-        for row in rows:
-            if row[key] in seen:
-                raise TableError(f"{str(self.csv_path)!r}: key {row[key]!r} appears twice in "
-                                 f"column {key!r}; a key column must be unique")
-            seen.add(row[key])
-        self._val = _column(rows, column, self.csv_path, key)
-        self._test = _column(rows, test_column, self.csv_path, key) if test_column else {}
+        if table is None:
+            table = read_table(self.csv_path, [c for c in (column, test_column) if c], key)
+        for name in (column, test_column):
+            if name is not None and name not in table.columns:
+                raise TableError(f"the table read from {str(table.path)!r} holds no column {name!r}")
+        self._val = dict(table.columns[column])
+        self._test = dict(table.columns[test_column]) if test_column else {}
         finite = [v for v in self._val.values() if v == v]
         self._scale = 100.0 if (percent if percent is not None else
                                 bool(finite) and max(finite) > 1.0) else 1.0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..states import TrialState
+
+if TYPE_CHECKING:
+    from ..study import Study, TrialRecord
 
 __all__ = ["SearchProgress"]
 
@@ -36,7 +39,7 @@ class SearchProgress:
         if not self.quiet:
             self.progress.stop()
 
-    def update(self, study: Any, record: Any) -> None:
+    def update(self, study: Study, record: TrialRecord) -> None:
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
         if record.state == TrialState.COMPLETE and record.feasible and record.accuracy is not None and (
                 self.best is None or record.accuracy > self.best[0]):

@@ -8,11 +8,14 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FitnasError
-from ..study.setup import DEFAULT_DEVICE
+from ..study.setup import DEFAULT_DEVICE, SearchSettings
 from .limits import add_limit_arguments, limits_from_args
+
+if TYPE_CHECKING:
+    from ..study import Study
 
 __all__ = ["register", "run_resume", "run_search"]
 
@@ -141,7 +144,7 @@ def run_resume(args: argparse.Namespace) -> int:
     return _run(study, settings, out, args)
 
 
-def _validate(settings: Any) -> None:
+def _validate(settings: SearchSettings) -> None:
     """Fail on unknown names before the run folder is touched."""
     from ..spaces import space_class
     from ..strategies import list_strategies
@@ -156,7 +159,7 @@ def _validate(settings: Any) -> None:
         dataset_info(settings.data.partition(":")[0].strip().lower())
 
 
-def _run(study: Any, settings: Any, out: Path, args: argparse.Namespace) -> int:
+def _run(study: Study, settings: SearchSettings, out: Path, args: argparse.Namespace) -> int:
     from ..constraints import Budget
     from ..study.outputs import write_outputs
     from .progress import SearchProgress
@@ -178,7 +181,7 @@ def _run(study: Any, settings: Any, out: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_result(data: dict[str, Any], study: Any, out: Path) -> None:
+def _print_result(data: dict[str, Any], study: Study, out: Path) -> None:
     from rich.console import Console
 
     from ..units import format_bytes, format_count

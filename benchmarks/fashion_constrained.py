@@ -83,18 +83,27 @@ def main() -> None:
     parser.add_argument("--out", default="runs/fashion")
     parser.add_argument("--strategies", default="coordinate,growtrim")
     args = parser.parse_args()
-    rows, commands, failures = [], [], []
+    # (strategy, fraction, (best, test accuracy, (vote accuracy, params)) or None, limit,
+    # seconds, summary)
+    rows: list[tuple[str, float, tuple[dict[str, Any], float | None, tuple[float, int] | None] | None,
+                     int | None, float, dict[str, Any]]] = []
+    commands: list[str] = []
+    failures: list[str] = []
     for name in args.strategies.split(","):
-        peak_100 = None
+        peak_100: int | None = None
         for fraction in FRACTIONS:
-            if fraction < 1.0 and peak_100 is None:
+            limit: int | None
+            if fraction == 1.0:
+                limit = None
+            elif peak_100 is not None:
+                limit = int(peak_100 * fraction)
+            else:
                 break  # the search without limits found nothing to scale
-            limit = None if fraction == 1.0 else int(peak_100 * fraction)  # type: ignore[operator]
             out = Path(args.out) / f"{name}-{int(fraction * 100)}"
             argv, seconds, error = run_search(args, name, fraction, limit, out)
             commands.append("fitnas " + shlex.join(argv[:-1]))
             summary_path = out / "summary.json"
-            summary = json.loads(summary_path.read_text()) if summary_path.exists() else {
+            summary: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.exists() else {
                 "best": None, "counts": {"COMPLETE": 0, "FAILED": 0, "INFEASIBLE": "all"}}
             best = summary["best"]
             if best is None:
@@ -104,6 +113,8 @@ def main() -> None:
                 continue
             if fraction == 1.0:
                 peak_100 = best["peak_activation_bytes"]
+            test_acc: float | None
+            vote: tuple[float, int] | None
             try:
                 ensemble = build_ensemble(out, top=3)
                 member = next(m for m in ensemble.members if m.trial == best["trial"])

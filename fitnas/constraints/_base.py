@@ -94,11 +94,25 @@ class Limits:
     dtype: str = "fp32"
     schedule: str = "default"
 
-    def __post_init__(self) -> None:
-        for name in LIMIT_NAMES:
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, _parse(name, value))
+    def __init__(
+        self,
+        max_peak_mem: int | str | None = None,
+        max_param_mem: int | str | None = None,
+        max_total_mem: int | str | None = None,
+        max_params: int | str | None = None,
+        max_macs: int | str | None = None,
+        max_latency_ms: float | str | None = None,
+        dtype: str = "fp32",
+        schedule: str = "default",
+    ) -> None:
+        # Written out, not generated, so that the types say a limit may be given as a string.
+        given = {"max_peak_mem": max_peak_mem, "max_param_mem": max_param_mem,
+                 "max_total_mem": max_total_mem, "max_params": max_params, "max_macs": max_macs,
+                 "max_latency_ms": max_latency_ms}
+        for name, value in given.items():
+            object.__setattr__(self, name, None if value is None else _parse(name, value))
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "schedule", schedule)
         if self.dtype not in DTYPE_BYTES:
             raise LimitError(f"unknown dtype {self.dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
         if self.schedule not in SCHEDULES:

@@ -7,14 +7,16 @@ import random
 import pytest
 import torch
 
+from fitnas.arch import ArchGraph
 from fitnas.arch.builder import build
 from fitnas.arch.random_graph import random_graph
 from fitnas.errors import ArchError
 
 
-def random_order(graph, seed: int) -> list[str]:  # type: ignore[no-untyped-def]
+def random_order(graph: ArchGraph, seed: int) -> list[str]:
     rng = random.Random(seed)
-    done, order, pending = {"input"}, [], list(graph.order)
+    done, pending = {"input"}, list(graph.order)
+    order: list[str] = []
     while pending:
         ready = [n for n in pending if set(graph.node(n).inputs) <= done]
         pick = rng.choice(ready)
@@ -48,6 +50,7 @@ def test_training_backward_works_where_inference_runs_in_place(seed: int) -> Non
     out = module(x)
     out.sum().backward()  # autograd would raise if an op had overwritten a saved tensor
     head = module.layer(graph.order[-1])
+    assert isinstance(head.weight, torch.Tensor)
     assert head.weight.grad is not None and torch.isfinite(head.weight.grad).all()
     with torch.no_grad():
         torch.testing.assert_close(module.eval()(x), module.execute([x.clone()], inplace=False))

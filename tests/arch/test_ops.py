@@ -95,7 +95,9 @@ def test_multi_input_ops() -> None:
     with torch.inference_mode():
         out = module(x.clone())
     m = x * x.mean((2, 3), keepdim=True)
-    expected = torch.cat([x + m + x, x, m], 1) + module.layer("w").weight
+    weight = module.layer("w").weight
+    assert isinstance(weight, torch.Tensor)
+    expected = torch.cat([x + m + x, x, m], 1) + weight
     torch.testing.assert_close(out, expected)
     assert count_params(graph) == 12 * 36 == sum(p.numel() for p in module.parameters())
 

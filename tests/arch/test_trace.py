@@ -22,6 +22,7 @@ AUXILIARY = {"googlenet": {"aux1", "aux2"}, "inception_v3": {"AuxLogits"}}
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_parameters_of_every_torchvision_model(name: str) -> None:
     model, shape = load_module(f"torchvision:{name}", meta=True)
+    assert shape is not None
     result = trace(model, shape)
     total = sum(p.numel() for p in model.parameters())
     assert count_params(result.graph) + sum(result.unused_parameters.values()) == total

@@ -82,7 +82,8 @@ class _Spy:
         return self.fn(*args, **kwargs)
 
 
-def test_latency_is_never_measured_for_a_candidate_failing_an_analytic_limit(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_latency_is_never_measured_for_a_candidate_failing_an_analytic_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     latency_mod.clear_latency_cache()
     measure = _Spy(latency_mod.measure_latency_ms)
     session = _Spy(latency_mod._session)
@@ -140,6 +141,7 @@ def test_flags_override_the_device_profile() -> None:
     assert limits.max_peak_mem == 100_000 and limits.max_macs == 20_000_000
     assert limits.max_param_mem == device.limits.max_param_mem and limits.dtype == "int8"
     limits, device = limits_from_args(_parse(["--device", "stm32f746-disco", "--dtype", "fp16"]))
+    assert device is not None
     assert limits.dtype == "fp16" and limits.max_peak_mem == device.limits.max_peak_mem
     limits, device = limits_from_args(_parse(["--max-params", "50K"]))
     assert device is None and limits == Limits(max_params=50_000)

@@ -32,7 +32,7 @@ def _conv(channels: int, size: int) -> ArchGraph:
     ])
 
 
-def test_latency_is_cached_by_fingerprint(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_latency_is_cached_by_fingerprint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clear_latency_cache()
     session = _Counter(latency_mod._session)
     monkeypatch.setattr(latency_mod, "_session", session)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from fitnas.constraints import (
@@ -53,7 +55,8 @@ def test_parse_milliseconds(text: str | int, expected: float) -> None:
 @pytest.mark.parametrize("parse", [parse_size, parse_count, parse_milliseconds])
 @pytest.mark.parametrize("bad", ["0", "-5", "-1MB", "abc", "", "12XB", "1..5", "nan", "inf",
                                  "0.0001"])
-def test_bad_values_raise_one_line_naming_the_value(parse, bad: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_values_raise_one_line_naming_the_value(
+        parse: Callable[[str], float], bad: str) -> None:
     if parse is parse_milliseconds and bad == "0.0001":
         assert parse(bad) == pytest.approx(0.0001)  # a tiny latency is still a latency
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,14 +29,14 @@ def test_random_graphs_peak_equals_measurement(seed: int, size: int, inplace: bo
 
 @settings(max_examples=40)
 @given(seed=st.integers(0, 10**6), shuffle=st.randoms(use_true_random=False))
-def test_any_order_peak_equals_measurement(seed: int, shuffle: object) -> None:
+def test_any_order_peak_equals_measurement(seed: int, shuffle: random.Random) -> None:
     graph = random_graph(seed, 16)
     order: list[str] = []
     done = {"input"}
     pending = list(graph.order)
     while pending:  # a random topological order
         ready = [n for n in pending if set(graph.node(n).inputs) <= done]
-        pick = shuffle.choice(ready)  # type: ignore[attr-defined]
+        pick = shuffle.choice(ready)
         order.append(pick)
         done.add(pick)
         pending.remove(pick)

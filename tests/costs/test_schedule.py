@@ -41,6 +41,7 @@ def graphs(draw: Any, max_nodes: int = 10) -> ArchGraph:
             ("conv", "conv", "unary", "unary", "pool", "add", "concat", "fac", "zero", "mul",
              "weight")))
         name = f"n{len(nodes)}"
+        node: tuple[str, tuple[str, ...], dict[str, Any], tuple[int, ...]]
         if kind == "conv":
             out_c, k = draw(st.integers(1, 6)), draw(st.sampled_from((1, 3)))
             stride = draw(st.sampled_from((1, 1, 2))) if h >= 4 else 1

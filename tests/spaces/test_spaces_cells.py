@@ -8,7 +8,7 @@ import torch
 from fitnas.arch.builder import build
 from fitnas.costs import count_params
 from fitnas.spaces import InvalidEncoding, SpaceError, create_space
-from fitnas.spaces.cells import COMBINATIONS, OPS, augment_space_size, trim_space_size
+from fitnas.spaces.cells import COMBINATIONS, OPS, CellsSpace, augment_space_size, trim_space_size
 
 TWO = {"blocks": [[0, 0, "conv3x3", "sep3x3", "add"], [1, 0, "maxpool3x3", "fac1x7", "concat"]]}
 
@@ -35,6 +35,7 @@ def test_grow_count_is_eq_1(seed: int) -> None:
 def test_trim_count_is_eq_2(seed: int) -> None:
     """Eq. 2: |b - 1| * N_cell * 2 + N_con for the network of b - 1 = B blocks."""
     space = create_space("cells", stages=3, cells_per_stage=2)
+    assert isinstance(space, CellsSpace)
     assert space.n_cells == 3 * 2 + 2
     enc = space.sample(seed)
     b = len(enc[0])

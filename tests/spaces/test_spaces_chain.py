@@ -92,6 +92,7 @@ def test_default_limits_are_the_paper_cifar10_space_scaled_for_small_inputs() ->
 
 def test_algorithm_ii_moves() -> None:
     space = create_space("chain", input_shape=(1, 3, 16, 16))
+    assert isinstance(space, ChainSpace)
     enc = space.from_data({"conv": [[16, 3, 3, 2, 2, 2, 2], [32, 3, 3, 1, 1, 1, 1]],
                            "fc": [100]})
     grow = space.grow(enc)
@@ -116,6 +117,7 @@ def test_algorithm_ii_moves() -> None:
 
 def test_random_layer_inserts_a_valid_layer_of_the_same_kind() -> None:
     space = create_space("chain", input_shape=(1, 1, 8, 8))
+    assert isinstance(space, ChainSpace)
     enc = space.from_data({"conv": [[8, 3, 3, 2, 2, 2, 2], [8, 3, 3, 2, 2, 2, 2]], "fc": [20]})
     for seed in range(30):
         new = space.random_layer(enc, 1, seed)

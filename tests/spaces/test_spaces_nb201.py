@@ -22,7 +22,7 @@ from torch import nn
 
 from fitnas.costs import count_macs, count_params
 from fitnas.spaces import InvalidEncoding, create_space
-from fitnas.spaces.nb201 import BY_COST, EDGES, OPS
+from fitnas.spaces.nb201 import BY_COST, EDGES, OPS, NB201Space
 
 CSV = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
@@ -131,6 +131,7 @@ def test_forward_matches_the_torch_network_with_the_same_weights() -> None:
 
 def test_enumerates_all_15625_and_cellstrs_round_trip() -> None:
     space = create_space("nb201")
+    assert isinstance(space, NB201Space)
     encs = list(space.all_encodings())
     assert len(encs) == len(set(encs)) == 5**6 == 15_625
     texts = [space.format(e) for e in encs]

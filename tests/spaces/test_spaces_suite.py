@@ -96,7 +96,7 @@ def test_fingerprints_equal_for_equal_architectures(name: str) -> None:
         assert space.fingerprint(again) == space.fingerprint(enc)
         graph = space.decode(enc)
         assert ArchGraph.from_json(graph.to_json()).fingerprint() == graph.fingerprint()
-    by_key = {}
+    by_key: dict[str, set[str]] = {}
     for enc in encs:
         by_key.setdefault(space.to_json(enc), set()).add(space.fingerprint(enc))
     assert all(len(v) == 1 for v in by_key.values())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fitnas.spaces import SearchSpace, create_space
+from fitnas.spaces import Encoding, SearchSpace, create_space
 from fitnas.spaces.nb201 import BY_COST
 from fitnas.states import TrialState
 from fitnas.strategies import (
@@ -146,7 +146,7 @@ def test_sequential_waits_and_nbest_proposes_batches_of_n() -> None:
     nbest.ask()  # the next batch
 
 
-def _steps(space, enc, coordinate, direction) -> bool:  # type: ignore[no-untyped-def]
+def _steps(space: SearchSpace, enc: Encoding, coordinate: Any, direction: int) -> bool:
     try:
         space.step(enc, coordinate, direction)
     except Exception:

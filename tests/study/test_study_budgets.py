@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fitnas.constraints import Constraints
-from fitnas.data import create_dataset
+from fitnas.data import Dataset, create_dataset
 from fitnas.evaluators import TrainerEvaluator
 from fitnas.spaces import create_space
 from fitnas.strategies import Candidate, NotReady, Strategy, StrategyError, TrialResult, create_strategy
@@ -16,11 +16,11 @@ from fitnas.train import Budget, TrainConfig
 
 
 @pytest.fixture(scope="module")
-def digits():  # type: ignore[no-untyped-def]
+def digits() -> Dataset:
     return create_dataset("digits", seed=0)
 
 
-def test_named_budgets_reach_the_evaluator(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_named_budgets_reach_the_evaluator(digits: Dataset, tmp_path: Path) -> None:
     space = create_space("chain", input_shape=digits.input_shape, classes=digits.classes,
                          max_conv_layers=2, max_fc_layers=1, max_filters=8, max_hidden=32)
     evaluator = TrainerEvaluator(digits, TrainConfig(epochs=2, seed=0), decode=space.decode,
@@ -38,7 +38,7 @@ def test_named_budgets_reach_the_evaluator(digits, tmp_path: Path) -> None:  # t
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_trimmed_candidates_inherit_their_parents_weights_on_any_worker(
-        digits, tmp_path: Path, workers: int) -> None:  # type: ignore[no-untyped-def]
+        digits: Dataset, tmp_path: Path, workers: int) -> None:
     # one block at most: nothing grows, every candidate after the first two is a trim
     space = create_space("cells", input_shape=digits.input_shape, classes=digits.classes,
                          filters=4, stages=1, max_blocks=1)
@@ -69,7 +69,7 @@ class _Waits(Strategy):
         pass
 
 
-def test_a_strategy_that_waits_with_nothing_running_is_an_error(digits) -> None:  # type: ignore[no-untyped-def]
+def test_a_strategy_that_waits_with_nothing_running_is_an_error(digits: Dataset) -> None:
     space = create_space("nb201")
     study = Study(space, _Waits(space), TrainerEvaluator(digits, decode=space.decode))
     with pytest.raises(StrategyError, match="waits for results, but no candidate is running"):

@@ -18,7 +18,7 @@ from fitnas.cli import main
 from fitnas.costs.measure import measure_sequential_peak
 from fitnas.costs.sequential import sequential_peak
 from fitnas.states import TrialState
-from fitnas.study import load_run
+from fitnas.study import TrialRecord, load_run
 from fitnas.study.ensemble import Ensemble, EnsembleError, build_ensemble, export_ensemble
 from fitnas.study.setup import dataset_of
 from fitnas.study.vote import majority_vote
@@ -90,7 +90,12 @@ def test_members_are_the_best_usable_trials(run_dir: Path, ensemble: Ensemble) -
     study = load_run(run_dir)
     done = [t for t in study.trials((TrialState.COMPLETE,)) if t.feasible]
     assert len(study.trials()) > len(done)  # infeasible candidates were recorded, never members
-    ranked = sorted(done, key=lambda t: (-t.accuracy, t.costs["total_memory_bytes"], t.number))
+
+    def rank(t: TrialRecord) -> tuple[float, float, int]:
+        assert t.accuracy is not None
+        return -t.accuracy, t.costs["total_memory_bytes"], t.number
+
+    ranked = sorted(done, key=rank)
     assert [m.trial for m in ensemble.members] == [t.number for t in ranked[:4]]
     for m in ensemble.members:  # the saved weights give back the accuracy the search recorded
         assert m.val_accuracy == pytest.approx(m.search_accuracy)
@@ -98,7 +103,9 @@ def test_members_are_the_best_usable_trials(run_dir: Path, ensemble: Ensemble) -
 
 @pytest.mark.slow
 def test_accuracy_is_the_vote_of_the_members_predictions(run_dir: Path, ensemble: Ensemble) -> None:
-    data = dataset_of(load_run(run_dir).settings)  # type: ignore[arg-type]
+    settings = load_run(run_dir).settings
+    assert settings is not None
+    data = dataset_of(settings)
     for split, accuracy in ((data.val, ensemble.val_accuracy), (data.test, ensemble.test_accuracy)):
         with torch.no_grad():
             logits = np.stack([m(split.x.clone()).numpy() for m in ensemble.module.members])
@@ -153,7 +160,9 @@ def test_onnx_export_agrees_with_torch(run_dir: Path, ensemble: Ensemble, tmp_pa
     summary = json.loads(written["ensemble"].read_text())
     assert summary["test_accuracy"] == ensemble.test_accuracy
     assert summary["costs"]["macs"] == ensemble.costs["macs"]
-    data = dataset_of(load_run(run_dir).settings)  # type: ignore[arg-type]
+    settings = load_run(run_dir).settings
+    assert settings is not None
+    data = dataset_of(settings)
     session = ort.InferenceSession(str(written["onnx"]), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": data.test.x.numpy()})[0]
     with torch.no_grad():

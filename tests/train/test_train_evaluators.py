@@ -110,6 +110,8 @@ def test_early_assessment_ranks_like_the_full_budget() -> None:
     full = TrainerEvaluator(data, config, budget=Budget(epochs=6))
     e_weak, e_good = early.evaluate(weak), early.evaluate(mlp(32))
     f_weak, f_good = full.evaluate(weak), full.evaluate(mlp(32))
-    assert e_good.val_accuracy > e_weak.val_accuracy  # type: ignore[operator]
-    assert f_good.val_accuracy > f_weak.val_accuracy  # type: ignore[operator]
+    assert e_good.val_accuracy is not None and e_weak.val_accuracy is not None
+    assert f_good.val_accuracy is not None and f_weak.val_accuracy is not None
+    assert e_good.val_accuracy > e_weak.val_accuracy
+    assert f_good.val_accuracy > f_weak.val_accuracy
     assert len(e_good.curve) == 1 and len(f_good.curve) == 6 and e_good.seconds < f_good.seconds

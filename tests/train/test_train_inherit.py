@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from fitnas.arch import ArchGraph
-from fitnas.arch.builder import build
+from fitnas.arch.builder import ArchModule, build
 from fitnas.data import Dataset, create_dataset
-from fitnas.train import Budget, Trainer, TrainError, inherit_weights
+from fitnas.train import Budget, Trainer, TrainError, TrainResult, inherit_weights
 
 
 def cnn(width: int = 16, extra: bool = False) -> ArchGraph:
@@ -30,23 +30,33 @@ def cnn(width: int = 16, extra: bool = False) -> ArchGraph:
     return ArchGraph((1, 1, 8, 8), nodes)
 
 
+def weight(module: ArchModule, name: str) -> torch.Tensor:
+    """The weight tensor of layer ``name``."""
+    tensor = module.layer(name).weight
+    assert isinstance(tensor, torch.Tensor)
+    return tensor
+
+
 @pytest.fixture(scope="module")
 def digits() -> Dataset:
     return create_dataset("digits")
 
 
 @pytest.fixture(scope="module")
-def parent(digits: Dataset):  # type: ignore[no-untyped-def]
+def parent(digits: Dataset) -> TrainResult:
     result = Trainer(threads=1, batch_size=64).fit(cnn(), digits, budget=Budget(epochs=3))
     assert result.ok and result.module is not None
     return result
 
 
-def test_equal_child_inherits_everything_and_parent_accuracy(digits: Dataset, parent) -> None:  # type: ignore[no-untyped-def]
+def test_equal_child_inherits_everything_and_parent_accuracy(
+        digits: Dataset, parent: TrainResult) -> None:
+    assert parent.module is not None
     trainer = Trainer(threads=1, seed=7)  # another seed: a fresh child would differ
     fresh = trainer.fit(cnn(), digits, budget=Budget(steps=0))
     child = trainer.fit(cnn(), digits, budget=Budget(steps=0), parent=parent.module)
     assert child.inherited is not None and child.inherited.complete
+    assert child.module is not None
     assert child.inherited.fresh == ()
     assert child.inherited.tensors_total == len(parent.module.state_dict())
     assert child.val_accuracy == parent.val_accuracy
@@ -55,17 +65,18 @@ def test_equal_child_inherits_everything_and_parent_accuracy(digits: Dataset, pa
         assert torch.equal(child.module.state_dict()[key], value)
 
 
-def test_changed_child_inherits_matching_layers(digits: Dataset, parent) -> None:  # type: ignore[no-untyped-def]
+def test_changed_child_inherits_matching_layers(digits: Dataset, parent: TrainResult) -> None:
+    assert parent.module is not None
     wide = build(cnn(width=24))
     report = inherit_weights(wide, parent.module)
     # conv1 and bn1 changed width, conv2 reads 24 channels now: fresh; bn2 and fc match
     assert set(report.fresh) == {"conv1", "bn1", "conv2"}
     assert set(report.inherited) == {"bn2", "fc"}
-    assert torch.equal(wide.layer("fc").weight, parent.module.layer("fc").weight)
+    assert torch.equal(weight(wide, "fc"), weight(parent.module, "fc"))
     grown = build(cnn(extra=True))
     report = inherit_weights(grown, (cnn(), parent.module.state_dict()))
     assert report.fresh == ("conv3",)
-    assert torch.equal(grown.layer("conv2").weight, parent.module.layer("conv2").weight)
+    assert torch.equal(weight(grown, "conv2"), weight(parent.module, "conv2"))
     assert report.elements_inherited == report.elements_total - 16 * 16 - 16
     # a grown child starts near its parent (conv3 is new) and fine-tunes from there
     tuned = Trainer(threads=1).fit(cnn(extra=True), digits, budget=Budget(epochs=2),
@@ -73,7 +84,8 @@ def test_changed_child_inherits_matching_layers(digits: Dataset, parent) -> None
     assert tuned.ok and tuned.inherited is not None and tuned.inherited.fresh == ("conv3",)
 
 
-def test_state_dict_parent_and_bad_parent(parent) -> None:  # type: ignore[no-untyped-def]
+def test_state_dict_parent_and_bad_parent(parent: TrainResult) -> None:
+    assert parent.module is not None
     child = build(cnn())
     report = inherit_weights(child, parent.module.state_dict())
     assert report.complete

@@ -57,6 +57,7 @@ def test_digits_reaches_95_percent_and_is_deterministic(digits: Dataset) -> None
                               second.module.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     assert len(first.curve) == 15 and first.curve[-1].val_accuracy == first.val_accuracy
+    assert first.curve[0].val_accuracy is not None
     assert first.curve[0].val_accuracy < first.curve[-1].val_accuracy
     per_epoch = len(digits.train) // 64 + (1 if len(digits.train) % 64 >= 32 else 0)
     assert first.epochs == 15 and first.steps == 15 * per_epoch
@@ -72,7 +73,9 @@ def test_other_seed_differs_and_caller_rng_untouched(digits: Dataset) -> None:
     assert torch.get_num_threads() == threads
     b = Trainer(epochs=1, threads=1, seed=1).fit(mlp(), digits)
     assert a.module is not None and b.module is not None
-    assert not torch.equal(a.module.layer("fc1").weight, b.module.layer("fc1").weight)
+    weight_a, weight_b = a.module.layer("fc1").weight, b.module.layer("fc1").weight
+    assert isinstance(weight_a, torch.Tensor) and isinstance(weight_b, torch.Tensor)
+    assert not torch.equal(weight_a, weight_b)
 
 
 def test_budgets(digits: Dataset) -> None:

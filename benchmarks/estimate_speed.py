@@ -1,25 +1,36 @@
-"""How fast is ``fitnas estimate``? The analytic estimate against fvcore and thop.
+"""How fast is ``fitnas estimate``, and the hot path of a search (decode, then estimate)?
 
-Run: ``python benchmarks/estimate_speed.py`` (needs ``pip install -e '.[bench]'``). It writes the
-``estimate`` section of BENCHMARKS.md.
+Run: ``python benchmarks/estimate_speed.py`` (fvcore and thop rows need ``pip install -e
+'.[bench]'``; they are skipped without). It writes the ``estimate`` section of BENCHMARKS.md.
 
-* fitnas: params, MACs and the lifetime peak of mobilenet_v2 from its ArchGraph (traced once,
-  before timing, as a search space decodes straight to an ArchGraph without tracing).
-* fvcore and thop: what a user of those tools runs to get params and FLOPs: build the torch
-  module (``torchvision.models.mobilenet_v2(weights=None)``), then count (fvcore by jit-tracing
-  a forward pass, thop by a forward pass with hooks). Neither gives a peak memory figure.
-* Throughput: estimates per second over 10,000 random ArchGraphs of 20 to 60 nodes.
+Two paths, side by side in one process, on the same encodings and graphs:
+
+* reference: the graph built by the reference construction path (``fitnas.arch.nodes``'s
+  staged checks, op arithmetic not memoized: what every graph took before the one-pass path),
+  and ``estimate(..., fast=False)`` (the lifetime table of ``fitnas.costs.lifetime``, Chan's
+  memory and the counts, each computed from the graph);
+* compact: the one-pass construction (memoized op arithmetic) and ``estimate`` on the compact
+  integer form (``fitnas.costs.compact``), made on the graph's first estimate. Estimates are
+  timed on freshly decoded graphs, so every one includes making the compact form.
+
+Also: mobilenet_v2 against fvcore and thop (build the torch module, then count), estimates of
+random ArchGraphs, and the costs of all 15,625 NAS-Bench-201 cells (``space.parse``,
+``space.decode``, ``estimate``; what ``fitnas.bench.costs`` computes, without its cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -27,10 +38,32 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_line, write_section
 
+import fitnas.arch.graph as graph_module
 from fitnas.arch import ArchGraph
 from fitnas.arch.random_graph import random_graph
 from fitnas.costs import estimate
 from fitnas.modelspec import load_graph
+from fitnas.spaces import create_space, list_spaces
+
+TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "nb201_12epoch.csv"
+PATHS = ("reference", "compact")
+GOALS = {"cells": 5000, "nb201": 3000}  # decode + estimate per second, one core
+TABLE_GOAL_S = 10.0
+
+
+@contextmanager
+def construction(path: str) -> Iterator[None]:
+    """Graphs built by the reference construction path (``path == "reference"``) or the one-pass
+    path (the default)."""
+    if path != "reference":
+        yield
+        return
+    saved = graph_module.fast_rows
+    graph_module.fast_rows = lambda input_shape, raw: None
+    try:
+        yield
+    finally:
+        graph_module.fast_rows = saved
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -61,61 +94,109 @@ def thop_count() -> tuple[int, int]:
     return int(macs), int(params)
 
 
-def space_rates(samples: int, fvcore_samples: int) -> list[tuple[str, float, float, float, float]]:
-    """Per space: decode/s, estimate/s (analytic, one core) and build+fvcore/s, mean nodes."""
+def fvcore_rate(graphs: Sequence[ArchGraph]) -> float:
+    """Build the torch module and count with fvcore, per second (nan without fvcore)."""
     from fitnas.arch.builder import build
-    from fitnas.spaces import create_space, list_spaces
 
-    rows = []
-    for name in list_spaces():
-        space = create_space(name)
-        encodings = [space.sample(seed) for seed in range(samples)]
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        return float("nan")
+    start = time.perf_counter()
+    for g in graphs:
+        flops = FlopCountAnalysis(build(g).eval(), torch.randn(g.input_shape))
+        flops.unsupported_ops_warnings(False)
+        flops.uncalled_modules_warnings(False)
+        flops.total()
+    return len(graphs) / (time.perf_counter() - start)
+
+
+def hot_path(name: str, samples: int, passes: int) -> dict[str, Any]:
+    """Per path: decodes/s, estimates/s (fresh graphs) and decode + estimate/s, medians of
+    ``passes`` passes over the same ``samples`` encodings."""
+    space = create_space(name)
+    encodings = [space.sample(seed) for seed in range(samples)]
+    out: dict[str, Any] = {"nodes": statistics.mean(len(space.decode(e)) for e in encodings)}
+    for path in PATHS:
+        fast = path == "compact"
+        decode, est, both = [], [], []
+        with construction(path):
+            for _ in range(passes + 1):  # the first pass warms up
+                start = time.perf_counter()
+                graphs = [space.decode(e) for e in encodings]
+                decode.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                for g in graphs:
+                    estimate(g, fast=fast)
+                est.append(time.perf_counter() - start)
+                del graphs
+                start = time.perf_counter()
+                for e in encodings:
+                    estimate(space.decode(e), fast=fast)
+                both.append(time.perf_counter() - start)
+        out[path] = tuple(samples / statistics.median(t[1:]) for t in (decode, est, both))
+    out["fvcore"] = fvcore_rate([space.decode(e) for e in encodings[:20]])
+    return out
+
+
+def nb201_table(path: str, cellstrs: Sequence[str]) -> tuple[float, list[Any]]:
+    """Seconds to cost every cell of the table (parse, decode, estimate) on one core."""
+    space = create_space("nb201")
+    fast = path == "compact"
+    with construction(path):
         start = time.perf_counter()
-        graphs = [space.decode(e) for e in encodings]
-        decode_rate = samples / (time.perf_counter() - start)
-        passes = []
-        for _ in range(5):  # the median of five passes over all the graphs
-            start = time.perf_counter()
-            for g in graphs:
-                estimate(g)
-            passes.append(time.perf_counter() - start)
-        estimate_rate = samples / statistics.median(passes)
-        fvcore_rate = float("nan")
-        try:
-            from fvcore.nn import FlopCountAnalysis
+        costs = [estimate(space.decode(space.parse(c)), fast=fast) for c in cellstrs]
+        return time.perf_counter() - start, costs
 
-            start = time.perf_counter()
-            for g in graphs[:fvcore_samples]:
-                module = build(g).eval()
-                flops = FlopCountAnalysis(module, torch.randn(g.input_shape))
-                flops.unsupported_ops_warnings(False)
-                flops.uncalled_modules_warnings(False)
-                flops.total()
-            fvcore_rate = fvcore_samples / (time.perf_counter() - start)
-        except ImportError:
-            pass
-        rows.append((name, decode_rate, estimate_rate, fvcore_rate,
-                     statistics.mean(len(g) for g in graphs)))
-    return rows
+
+def random_graph_rates(count: int) -> tuple[float, float, float]:
+    """Estimates per second over ``count`` random graphs (fresh for each path), mean nodes."""
+    rates = []
+    for path in PATHS:
+        graphs = [random_graph(seed, 20 + seed % 41) for seed in range(count)]
+        start = time.perf_counter()
+        for g in graphs:
+            estimate(g, fast=path == "compact")
+        rates.append(count / (time.perf_counter() - start))
+    return rates[0], rates[1], statistics.mean(len(g) for g in graphs)
+
+
+def verdict(value: float, goal: float, more_is_better: bool = True) -> str:
+    met = value >= goal if more_is_better else value <= goal
+    return "met" if met else "not met"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--graphs", type=int, default=10_000)
-    parser.add_argument("--space-samples", type=int, default=500)
+    parser.add_argument("--space-samples", type=int, default=300)
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--table-runs", type=int, default=3)
+    parser.add_argument("--table", type=Path, default=TABLE, help="the NAS-Bench-201 table")
+    parser.add_argument("--no-reference-table", action="store_true",
+                        help="skip costing the table by the reference path (about a minute)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
 
     graph = load_graph("torchvision:mobilenet_v2").graph
     ours = estimate(graph)
-    rows = []
-    t_ours = median_seconds(lambda: estimate(graph), args.repeats * 4)
-    rows.append(("fitnas estimate (ArchGraph)", t_ours, ours.macs, ours.params, "yes"))
     as_dict = graph.to_dict()
-    t_decode = median_seconds(lambda: estimate(ArchGraph.from_dict(as_dict)), args.repeats * 2)
-    rows.append(("fitnas ArchGraph.from_dict + estimate", t_decode, ours.macs, ours.params, "yes"))
+    rows: list[tuple[str, float, int, int, str]] = []
+    for path in PATHS:
+        fast = path == "compact"
+        def from_dict(fast: bool = fast) -> object:
+            return estimate(ArchGraph.from_dict(as_dict), fast=fast)
+
+        with construction(path):
+            t_est = median_seconds(partial(estimate, graph, fast=fast), args.repeats * 4)
+            t_dec = median_seconds(from_dict, args.repeats * 2)
+        rows.append((f"fitnas estimate, {path} path", t_est, ours.macs, ours.params, "yes"))
+        rows.append((f"fitnas ArchGraph.from_dict + estimate, {path} path", t_dec, ours.macs,
+                     ours.params, "yes"))
+    ours_label = "fitnas ArchGraph.from_dict + estimate, compact path"
+    t_ours = next(t for label, t, *_ in rows if label == ours_label)
     for label, fn in (("build + fvcore", fvcore_count), ("build + thop", thop_count)):
         try:
             macs, params = fn()
@@ -123,57 +204,88 @@ def main() -> None:
         except ImportError:
             print(f"{label}: not installed (pip install -e '.[bench]')", file=sys.stderr)
 
-    per_space = space_rates(args.space_samples, 20)
-    graphs = [random_graph(seed, 20 + seed % 41) for seed in range(args.graphs)]
-    start = time.perf_counter()
-    for g in graphs:
-        estimate(g)
-    per_second = len(graphs) / (time.perf_counter() - start)
-    nodes = statistics.mean(len(g) for g in graphs)
-    del graphs
+    per_space = {name: hot_path(name, args.space_samples, args.passes) for name in list_spaces()}
+    ref_rate, fast_rate, mean_nodes = random_graph_rates(args.graphs)
+
+    with args.table.open() as f:
+        cellstrs = [row["cellstr"] for row in csv.DictReader(f)]
+    runs = [nb201_table("compact", cellstrs) for _ in range(args.table_runs)]
+    t_table = statistics.median(t for t, _ in runs)
+    t_reference = float("nan")
+    same = "not compared"
+    if not args.no_reference_table:
+        t_reference, reference_costs = nb201_table("reference", cellstrs)
+        same = "yes" if reference_costs == runs[0][1] else "NO"
 
     lines = [
-        "## estimate: analytic costs against fvcore and thop",
+        "## estimate: analytic costs against fvcore and thop, and the hot path of a search",
         "",
-        "Command: `python benchmarks/estimate_speed.py` (one torch thread). " + machine_line(),
+        "Command: `python benchmarks/estimate_speed.py` (one torch thread; fitnas itself runs on "
+        "one core). " + machine_line(),
+        "",
+        "Two paths in the same run. *Reference*: the graph built by the reference construction "
+        "path (staged checks, op arithmetic not memoized) and `estimate(..., fast=False)` (the "
+        "lifetime table, Chan's memory and the counts from the graph). *Compact*: the one-pass "
+        "construction (memoized op arithmetic) and `estimate` on the compact integer form "
+        "(`fitnas.costs.compact`), which is made on a graph's first estimate and kept with it.",
         "",
         "mobilenet_v2 at 1x3x224x224; median of "
-        f"{args.repeats} runs for fvcore and thop, {args.repeats * 4} for fitnas.",
+        f"{args.repeats} runs for fvcore and thop, {args.repeats * 4} (estimate) and "
+        f"{args.repeats * 2} (from_dict + estimate) for fitnas. A repeated estimate of one graph "
+        "reuses its compact form; from_dict + estimate builds a new graph every time.",
         "",
-        "| method | median time | fitnas is faster by | MACs counted | params | peak memory |",
+        "| method | median time | from_dict + compact estimate is faster by | MACs counted "
+        "| params | peak memory |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for label, seconds, macs, params, peak in rows:
-        ratio = f"{seconds / t_ours:.0f}x" if label.startswith("build") else "-"
+        ratio = f"{seconds / t_ours:.0f}x" if label.startswith("build") else \
+            f"{seconds / t_ours:.1f}x" if "from_dict" in label and label != ours_label else "-"
         lines.append(f"| {label} | {seconds * 1e3:.2f} ms | {ratio} | {macs:,} | {params:,} "
                      f"| {peak} |")
     lines += [
         "",
         f"Per search space, {args.space_samples} sampled architectures at the space's default "
-        "input (1x3x32x32, 10 classes); estimate = params, MACs, lifetime peak and Chan's memory "
-        "from the decoded ArchGraph; fvcore = build the torch module and count (20 samples):",
+        "input (1x3x32x32, 10 classes), medians of "
+        f"{args.passes} passes: decodes per second; estimates per second (params, MACs, "
+        "lifetime peak, Chan's memory) on freshly decoded graphs; both, as a search runs them "
+        "(decode a candidate, then estimate it); build + fvcore: build the torch module and "
+        "count (20 samples).",
         "",
-        "| space | mean nodes | decodes per second | estimates per second | build + fvcore per second"
-        " | ratio |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| space | mean nodes | path | decodes/s | estimates/s | decode + estimate/s "
+        "| build + fvcore/s |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
-    for name, dec, est, fv, mean_nodes in per_space:
-        lines.append(f"| {name} | {mean_nodes:.0f} | {dec:,.0f} | {est:,.0f} | {fv:,.1f} | "
-                     f"{est / fv:,.0f}x |")
+    for name, res in per_space.items():
+        for path in PATHS:
+            dec, est, both = res[path]
+            lines.append(f"| {name} | {res['nodes']:.0f} | {path} | {dec:,.0f} | {est:,.0f} | "
+                         f"{both:,.0f} | {res['fvcore']:,.1f} |")
+    lines += [""]
+    for name, goal in GOALS.items():
+        _, est, both = per_space[name]["compact"]
+        ref_both = per_space[name]["reference"][2]
+        lines.append(
+            f"Goal for `{name}`: {goal:,} per second on one core. Decode + estimate: "
+            f"{both:,.0f}/s ({both / ref_both:.1f}x the reference path), "
+            f"{verdict(both, goal)}; the estimate alone: {est:,.0f}/s, {verdict(est, goal)}.")
+    table_ratio = f"{t_reference / t_table:.1f}x faster than " \
+        f"the reference path's {t_reference:.1f} s" if t_reference == t_reference else \
+        "the reference path not run"
     lines += [
         "",
-        "Estimates per second are the median of five passes over the same graphs (a graph "
-        "caches nothing between estimates); decoding is timed once. Goal (spaces issue): at "
-        "least 2,000 estimates per second for default `cells` networks on one core.",
+        f"NAS-Bench-201 table: the costs of all {len(cellstrs):,} cells (`space.parse`, "
+        f"`space.decode`, `estimate`) in {t_table:.2f} s on one core (median of "
+        f"{args.table_runs} runs; {table_ratio}; the same costs by both paths: {same}). Goal: "
+        f"under {TABLE_GOAL_S:.0f} s, {verdict(t_table, TABLE_GOAL_S, more_is_better=False)}.",
         "",
-        f"Throughput: {per_second:,.0f} estimates per second over {args.graphs:,} random "
-        f"ArchGraphs of 20 to 60 nodes (mean {nodes:.1f} nodes, plus a 2-node head).",
+        f"Random ArchGraphs: {args.graphs:,} graphs of 20 to 60 nodes (mean {mean_nodes:.1f}, "
+        f"plus a 2-node head), estimated once each: {ref_rate:,.0f} per second by the reference "
+        f"path, {fast_rate:,.0f} by the compact path.",
         "",
         "fvcore and thop count one per multiply-accumulate of conv and linear layers as fitnas "
         "does, and also count batch-norm and pooling work, so their totals are higher than the "
-        "conv-and-linear MACs that fitnas and torchvision's metadata report. The second fitnas "
-        "row includes decoding the graph from JSON (shape inference and validation of every "
-        "node), the work a search does per candidate.",
+        "conv-and-linear MACs that fitnas and torchvision's metadata report.",
     ]
     write_section("estimate", "\n".join(lines))
     print("\n".join(lines))

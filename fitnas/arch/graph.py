@@ -7,6 +7,14 @@ construction (a list that is not topological is sorted stably, keeping the given
 can). Shapes are inferred at construction, so an impossible shape is an error here, naming the
 node, and never a surprise at training time.
 
+Construction takes one pass over a list that is already a topological order of valid nodes (what
+every search space writes), with the op arithmetic memoized (``fitnas.arch.ops._facts``); any
+other list (out of order, a bad name, attribute or shape) takes the reference path, which checks
+in stages (names and attributes, inputs, cycles, shapes) and raises the same error as always.
+Both paths give the same graph. The graph keeps its nodes as columns; ``nodes`` makes the
+:class:`Node` objects on first use, and :meth:`ArchGraph.arrays` gives the integer form the cost
+models read (``fitnas.costs.compact``).
+
 ``fingerprint()`` is the de-duplication key: it hashes the structure (ops, attributes, how nodes
 connect, the input shape) and ignores node names and the order of independent nodes, so equal
 architectures written differently have equal fingerprints.
@@ -15,38 +23,49 @@ architectures written differently have equal fingerprints.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ArchError
-from .ops import OpSpec, Shape, create_op, numel
+from .nodes import INPUT, Node, checked_rows, fast_rows, node_dict
+from .ops import OpSpec, Shape, numel
+from .ops._facts import NodeFacts
 
-__all__ = ["INPUT", "ArchGraph", "Node"]
+__all__ = ["INPUT", "ArchGraph", "Node", "NodeArrays", "NodeFacts", "check_order"]
 
-INPUT = "input"
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Node:
-    """One operation: ``name``, catalogue ``op``, ``inputs`` (names) and ``attrs``."""
+class NodeArrays:
+    """A graph as arrays (what ``fitnas.costs.compact`` reads).
 
-    name: str
-    op: str
-    inputs: tuple[str, ...] = ()
-    attrs: Mapping[str, Any] = field(default_factory=dict)
+    Arrays over tensors (``names``, ``inputs``, ``shapes``, ``elements``, ``last_readers``)
+    have the input at index 0 and the ``k``-th node of the graph's order at index ``k``;
+    ``inputs`` holds the indices of each node's inputs, ``last_readers`` the last node that
+    reads each tensor (its own index when none does); ``repeats`` lists the nodes that read a
+    tensor twice. Arrays over nodes (``specs``, ``params``, ``macs``, ``bias_macs``,
+    ``workspace``: elements of the op's workspace, ``input_elements``: elements of its inputs,
+    summed) have node ``k`` at ``k - 1``.
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "op": self.op,
-            "inputs": list(self.inputs),
-            "attrs": {k: _jsonable(v) for k, v in self.attrs.items()},
-        }
+    names: tuple[str, ...]
+    positions: Mapping[str, int]
+    inputs: tuple[tuple[int, ...], ...]
+    shapes: tuple[Shape, ...]
+    elements: tuple[int, ...]
+    outputs: tuple[int, ...]
+    last_readers: tuple[int, ...]
+    repeats: tuple[int, ...]
+    specs: tuple[OpSpec, ...]
+    params: tuple[int, ...]
+    macs: tuple[int, ...]
+    bias_macs: tuple[int, ...]
+    workspace: tuple[int, ...]
+    input_elements: tuple[int, ...]
 
 
 class ArchGraph:
@@ -68,105 +87,140 @@ class ArchGraph:
     ) -> None:
         self.input_shape: Shape = _check_input_shape(input_shape)
         self.name = name
-        raw = [n if isinstance(n, Node) else Node(*n) for n in nodes]
+        raw = list(nodes)
         if not raw:
             raise ArchError("an architecture graph needs at least one node")
-        self.nodes: tuple[Node, ...] = _topological(_normalized(raw))
-        self._order = tuple(n.name for n in self.nodes)
-        self._fingerprint: str | None = None
-        self._by_name = {n.name: n for n in self.nodes}
-        out = tuple(outputs) if outputs else (self.nodes[-1].name,)
+        rows = fast_rows(self.input_shape, raw) or checked_rows(self.input_shape, raw)
+        self._order: tuple[str, ...] = rows.names
+        self._ops, self._inputs, self._attrs = rows.ops, rows.inputs, rows.attrs
+        self._in_idx, self._facts = rows.in_idx, rows.facts
+        self._index, self._last, self._repeats = rows.positions, rows.last, rows.repeats
+        self._nodes = rows.nodes
+        out = tuple(outputs) if outputs else (self._order[-1],)
         for o in out:
-            if o not in self._by_name:
+            if o not in self._index or o == INPUT:
                 raise ArchError(f"output {o!r} is not a node of the graph")
         self.outputs: tuple[str, ...] = out
-        self._shapes: dict[str, Shape] = {INPUT: self.input_shape}
-        self._numel: dict[str, int] = {INPUT: numel(self.input_shape)}
-        self._in_shapes: dict[str, list[Shape]] = {}
-        self._params: dict[str, int] = {}
-        self._macs: dict[str, tuple[int, int]] = {}  # node -> (MACs, extra MACs of its bias)
-        self._specs: dict[str, OpSpec] = {}
-        self._consumers: dict[str, list[str]] = {INPUT: []}
-        for node in self.nodes:
-            spec = create_op(node.op)
-            in_shapes = [self._shapes[i] for i in node.inputs]
-            try:
-                shape = spec.output_shape(node.attrs, in_shapes)
-            except ArchError as err:
-                raise type(err)(f"node {node.name!r}: {err}") from None
-            self._shapes[node.name] = tuple(int(d) for d in shape)
-            self._numel[node.name] = numel(shape)
-            self._in_shapes[node.name] = in_shapes
-            self._specs[node.name] = spec
-            self._params[node.name] = spec.params(node.attrs, in_shapes)
-            if type(spec).macs is not OpSpec.macs:  # convolutions and linear layers
-                macs = spec.macs(node.attrs, in_shapes, shape, False)
-                self._macs[node.name] = (macs, spec.macs(node.attrs, in_shapes, shape, True) - macs)
-            self._consumers[node.name] = []
-            for i in dict.fromkeys(node.inputs):
-                self._consumers[i].append(node.name)
+        self._fingerprint: str | None = None
+        self._consumers: dict[str, list[str]] | None = None
+        self._arrays: NodeArrays | None = None
+        self._totals: tuple[int, int, int] | None = None
+        #: Forms derived from this immutable graph by the cost models, by name (e.g. the
+        #: compact form of ``fitnas.costs.compact``); never part of the graph's identity.
+        self._derived: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- queries
+    def _facts_index(self, name: str) -> int:
+        """Where node ``name``'s facts are; ``KeyError`` for the input and unknown names."""
+        k = self._index[name]
+        if not k:
+            raise KeyError(name)
+        return k - 1
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The nodes in the graph's execution order."""
+        if self._nodes is None:
+            self._nodes = tuple(map(Node, self._order, self._ops, self._inputs, self._attrs))
+        return self._nodes
+
     @property
     def order(self) -> tuple[str, ...]:
         """Node names in the graph's execution order."""
         return self._order
 
     def node(self, name: str) -> Node:
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise ArchError(f"no node named {name!r} in the graph") from None
+        k = self._index.get(name)
+        if not k:
+            raise ArchError(f"no node named {name!r} in the graph")
+        return self.nodes[k - 1]
 
     def shape(self, name: str) -> Shape:
         """Shape of a tensor: ``"input"`` or a node's output."""
-        try:
-            return self._shapes[name]
-        except KeyError:
-            raise ArchError(f"no tensor named {name!r} in the graph") from None
+        k = self._index.get(name)
+        if k is None:
+            raise ArchError(f"no tensor named {name!r} in the graph")
+        return self._facts[k - 1].shape if k else self.input_shape
 
     def input_shapes(self, name: str) -> list[Shape]:
         """Shapes of the inputs of node ``name``, in order."""
-        return list(self._in_shapes[name])
+        return [self.shape(i) for i in self._inputs[self._facts_index(name)]]
 
     def spec(self, name: str) -> OpSpec:
         """The catalogue entry of node ``name``'s op."""
-        return self._specs[name]
+        return self._facts[self._facts_index(name)].spec
 
     def consumers(self, name: str) -> tuple[str, ...]:
         """Nodes that read tensor ``name``, in graph order, each once."""
+        if self._consumers is None:
+            readers: dict[str, list[str]] = {INPUT: []}
+            for node_name, inputs in zip(self._order, self._inputs):
+                readers[node_name] = []
+                for i in dict.fromkeys(inputs):
+                    readers[i].append(node_name)
+            self._consumers = readers
         return tuple(self._consumers[name])
 
     def node_params(self, name: str) -> int:
         """Trainable parameters of node ``name``."""
-        return self._params[name]
+        return self._facts[self._facts_index(name)].params
 
     def node_macs(self, name: str, count_bias: bool = False) -> int:
         """Multiply-accumulates of node ``name`` (see ``fitnas.costs.counts``)."""
-        macs, bias = self._macs.get(name, (0, 0))
-        return macs + bias if count_bias else macs
+        k = self._index.get(name)
+        if not k:
+            return 0
+        facts = self._facts[k - 1]
+        return facts.macs + facts.bias_macs if count_bias else facts.macs
+
+    def _sums(self) -> tuple[int, int, int]:
+        if self._totals is None:
+            arrays = self.arrays()
+            self._totals = (sum(arrays.params), sum(arrays.macs), sum(arrays.bias_macs))
+        return self._totals
 
     def total_macs(self, count_bias: bool = False) -> int:
         """Multiply-accumulates of all nodes."""
-        if count_bias:
-            return sum(m + b for m, b in self._macs.values())
-        return sum(m for m, _ in self._macs.values())
+        _, macs, bias = self._sums()
+        return macs + bias if count_bias else macs
 
     def total_params(self) -> int:
         """Trainable parameters of all nodes."""
-        return sum(self._params.values())
+        return self._sums()[0]
 
     def numel(self, name: str) -> int:
         """Number of elements of tensor ``name``."""
-        return self._numel[name]
+        if name == INPUT:
+            return numel(self.input_shape)
+        return self._facts[self._facts_index(name)].elements
 
     @property
     def opaque_nodes(self) -> tuple[str, ...]:
         """Nodes whose op the catalogue does not know (from ``trace``)."""
-        return tuple(n.name for n in self.nodes if n.op == "opaque")
+        if "opaque" not in self._ops:
+            return ()
+        return tuple(n for n, op in zip(self._order, self._ops) if op == "opaque")
+
+    def arrays(self) -> NodeArrays:
+        """The graph as arrays over its tensors and nodes (made once)."""
+        if self._arrays is None:
+            specs, shapes, elements, params, macs, bias, workspace, read = zip(*self._facts)
+            self._arrays = NodeArrays(
+                names=(INPUT, *self._order),
+                positions=MappingProxyType(self._index),
+                inputs=((), *self._in_idx),
+                shapes=(self.input_shape, *shapes),
+                elements=(numel(self.input_shape), *elements),
+                outputs=tuple(self._index[o] for o in self.outputs),
+                last_readers=self._last,
+                repeats=self._repeats,
+                specs=specs, params=params, macs=macs, bias_macs=bias, workspace=workspace,
+                input_elements=read,
+            )
+        return self._arrays
 
     def __len__(self) -> int:
-        return len(self.nodes)
+        return len(self._order)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ArchGraph):
@@ -178,17 +232,22 @@ class ArchGraph:
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
-        return f"<ArchGraph{label} input={self.input_shape} nodes={len(self.nodes)}>"
+        return f"<ArchGraph{label} input={self.input_shape} nodes={len(self._order)}>"
 
     # ---------------------------------------------------------- transformations
+    def _rows(self) -> list[tuple[str, str, tuple[str, ...], Mapping[str, Any]]]:
+        return list(zip(self._order, self._ops, self._inputs, self._attrs))
+
     def with_input_shape(self, shape: Sequence[int]) -> ArchGraph:
         """The same graph over another input shape (shapes are inferred again)."""
-        return ArchGraph(shape, self.nodes, self.outputs, self.name)
+        return ArchGraph(shape, self._rows(), self.outputs, self.name)
 
     def with_order(self, order: Sequence[str]) -> ArchGraph:
         """The same graph with another execution order (a topological order of its nodes)."""
         check_order(self, order)
-        return ArchGraph(self.input_shape, [self._by_name[n] for n in order], self.outputs, self.name)
+        rows, index = self._rows(), self._index
+        return ArchGraph(self.input_shape, [rows[index[n] - 1] for n in order], self.outputs,
+                         self.name)
 
     # ---------------------------------------------------------------- identity
     def fingerprint(self) -> str:
@@ -196,12 +255,13 @@ class ArchGraph:
         nodes (a Merkle hash of each node over its op, attributes and input hashes)."""
         if self._fingerprint is None:
             digest: dict[str, str] = {INPUT: _hash(("input", self.input_shape))}
-            for node in self.nodes:
-                inputs = [digest[i] for i in node.inputs]
-                if self._specs[node.name].commutative:
-                    inputs.sort()
+            for name, op, inputs, attrs, facts in zip(self._order, self._ops, self._inputs,
+                                                      self._attrs, self._facts):
+                hashes = [digest[i] for i in inputs]
+                if facts.spec.commutative:
+                    hashes.sort()
                 # normalized attributes come in the op's fixed order, so no sorting is needed
-                digest[node.name] = _hash((node.op, tuple(node.attrs.items()), tuple(inputs)))
+                digest[name] = _hash((op, tuple(attrs.items()), tuple(hashes)))
             body = (tuple(sorted(digest[n] for n in self._order)),
                     tuple(digest[o] for o in self.outputs), digest[INPUT])
             self._fingerprint = _hash(body)
@@ -217,7 +277,7 @@ class ArchGraph:
             "name": self.name,
             "input_shape": list(self.input_shape),
             "outputs": list(self.outputs),
-            "nodes": [n.to_dict() for n in self.nodes],
+            "nodes": [node_dict(*row) for row in self._rows()],
         }
 
     @classmethod
@@ -235,8 +295,8 @@ class ArchGraph:
             inputs = item.get("inputs", [])
             if isinstance(inputs, str) or not isinstance(inputs, Sequence):
                 raise ArchError(f"node {item['name']!r}: 'inputs' must be a list of names")
-            nodes.append(Node(str(item["name"]), str(item["op"]), tuple(inputs),
-                              dict(item.get("attrs", {}))))
+            nodes.append((str(item["name"]), str(item["op"]), tuple(inputs),
+                          dict(item.get("attrs", {}))))
         return cls(data["input_shape"], nodes, data.get("outputs"), str(data.get("name", "")))
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -262,8 +322,9 @@ def check_order(graph: ArchGraph, order: Sequence[str]) -> None:
             f"unknown or repeated {extra[:5] or 'none'}"
         )
     done = {INPUT}
+    inputs, index = graph._inputs, graph._index
     for name in order:
-        for i in graph.node(name).inputs:
+        for i in inputs[index[name] - 1]:
             if i not in done:
                 raise ArchError(f"order runs {name!r} before its input {i!r}")
         done.add(name)
@@ -278,72 +339,6 @@ def _check_input_shape(shape: Sequence[int]) -> Shape:
     if len(dims) < 2 or any(d < 1 for d in dims):
         raise ArchError(f"input_shape must be batch-first positive ints (e.g. 1x3x32x32), got {dims}")
     return dims
-
-
-def _normalized(nodes: list[Node]) -> list[Node]:
-    seen: set[str] = set()
-    out = []
-    for node in nodes:
-        if not isinstance(node.name, str) or not node.name:
-            raise ArchError(f"node names must be non-empty strings, got {node.name!r}")
-        if node.name == INPUT:
-            raise ArchError(f"{INPUT!r} is reserved for the network input; rename that node")
-        if node.name in seen:
-            raise ArchError(f"node name {node.name!r} is used twice")
-        seen.add(node.name)
-        if isinstance(node.attrs, MappingProxyType) and isinstance(node.inputs, tuple):
-            out.append(node)  # a node of another ArchGraph: checked and normalized already
-            continue
-        spec = create_op(node.op)
-        try:
-            spec.check_arity(len(node.inputs))
-            attrs = spec.normalize(node.attrs)
-        except ArchError as err:
-            raise type(err)(f"node {node.name!r}: {err}") from None
-        out.append(Node(node.name, node.op, tuple(node.inputs), MappingProxyType(attrs)))
-    for node in out:
-        for i in node.inputs:
-            if i != INPUT and i not in seen:
-                raise ArchError(f"node {node.name!r} reads {i!r}, which is neither a node nor 'input'")
-    return out
-
-
-def _topological(nodes: list[Node]) -> tuple[Node, ...]:
-    """Kahn's algorithm, always taking the earliest ready node of the given list (the list
-    itself when it is already a topological order, the usual case)."""
-    done = {INPUT}
-    for node in nodes:
-        if not done.issuperset(node.inputs):
-            break
-        done.add(node.name)
-    else:
-        return tuple(nodes)
-    index = {n.name: k for k, n in enumerate(nodes)}
-    waiting = {n.name: len({i for i in n.inputs if i != INPUT}) for n in nodes}
-    readers: dict[str, list[str]] = {n.name: [] for n in nodes}
-    for n in nodes:
-        for i in set(n.inputs) - {INPUT}:
-            readers[i].append(n.name)
-    ready = [index[name] for name, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order: list[Node] = []
-    while ready:
-        node = nodes[heapq.heappop(ready)]
-        order.append(node)
-        for r in readers[node.name]:
-            waiting[r] -= 1
-            if waiting[r] == 0:
-                heapq.heappush(ready, index[r])
-    if len(order) != len(nodes):
-        stuck = sorted(name for name, count in waiting.items() if count > 0)
-        raise ArchError(f"the graph has a cycle through nodes {stuck[:6]}")
-    return tuple(order)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _hash(obj: tuple[Any, ...]) -> str:

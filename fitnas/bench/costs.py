@@ -4,12 +4,13 @@ A benchmark run needs the costs of all architectures of the table twice: a limit
 ``median`` is the median of that cost over the table, and the regret is measured against the
 best value of the table *among the architectures that meet the limits*. The costs are the
 project's own cost models on the decoded network (``NB201Space.decode`` then
-``Constraints.analytic_costs``, the very function the Study's constraint check uses), so the
-bench and the search agree on feasibility by construction.
+``CostModel.costs``, the very cost model the Study's constraint check uses), so the bench and
+the search agree on feasibility by construction.
 
-Decoding and estimating one NB201 network takes about 3 ms (the graph's own order; some 35 ms
-with ``schedule="best"``, which searches the memory-optimal order), so the 15,625 networks of
-the full table take close to a minute on one core. They are computed in parallel processes
+Decoding and estimating one NB201 network takes about 0.6 ms under the graph's own order (the
+15,625 networks of the full table in about 9 s on one core, BENCHMARKS.md ``estimate``); with
+``schedule="best"``, which searches the memory-optimal order, some 35 ms. They are computed in
+parallel processes
 (``spawn``: the parent may already use torch threads) and cached in a JSON file:
 
     $FITNAS_CACHE_DIR/nb201-costs-<key>.json     (FITNAS_CACHE_DIR set)

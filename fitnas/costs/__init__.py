@@ -4,6 +4,7 @@ of the built module (``fitnas.costs.measure``, which imports torch)."""
 from __future__ import annotations
 
 from .chan import chan_memory_bytes, largest_layer_io
+from .compact import CompactGraph, compact
 from .counts import count_macs, count_params, macs_per_node, param_bytes
 from .dtypes import DTYPE_BYTES, bytes_per_element
 from .estimate import Estimate, estimate
@@ -22,6 +23,7 @@ __all__ = [
     "DTYPE_BYTES",
     "Buffer",
     "BufferPlan",
+    "CompactGraph",
     "Estimate",
     "LifetimeTable",
     "MemoryPlan",
@@ -31,6 +33,7 @@ __all__ = [
     "best_order",
     "bytes_per_element",
     "chan_memory_bytes",
+    "compact",
     "count_macs",
     "count_params",
     "estimate",

@@ -1,7 +1,15 @@
 """All analytic costs of one :class:`ArchGraph` in one object.
 
 ``total_memory_bytes`` is parameter bytes plus peak activation bytes, paper 000 Table 2's
-"Total Mem" (Params Mem + Inters Mem).
+"Total Mem" (Params Mem + Inters Mem). Chan's memory is paper 002 eq. 6
+(``fitnas.costs.chan``); the peak is the data-lifetime peak of paper 000 section 3.4
+(``fitnas.costs.lifetime``).
+
+:func:`estimate` computes everything in one pass over the graph's compact integer form
+(``fitnas.costs.compact``), made once per graph. ``fast=False`` computes the same numbers the
+reference way, from the lifetime table (:func:`~fitnas.costs.lifetime.lifetime_table`), Chan's
+:func:`~fitnas.costs.chan.chan_memory_bytes` and the graph's counts; so does passing ``table``.
+Both give equal :class:`Estimate` objects (``tests/costs/test_compact.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from typing import Any
 
 from ..arch import ArchGraph
 from .chan import chan_memory_bytes
+from .compact import compact, peak
 from .counts import count_macs, count_params
 from .dtypes import bytes_per_element
 from .lifetime import LifetimeTable, lifetime_table
@@ -48,9 +57,29 @@ def estimate(
     count_bias: bool = False,
     order: Sequence[str] | None = None,
     table: LifetimeTable | None = None,
+    fast: bool = True,
 ) -> Estimate:
-    """Parameters, MACs, peak activation, Chan's and total memory of ``graph``."""
+    """Parameters, MACs, peak activation, Chan's and total memory of ``graph`` for ``order``
+    (default: the graph's order). ``table``: use this lifetime table's peak (the reference
+    path); ``fast=False``: the reference path throughout."""
     bpe = bytes_per_element(dtype)
+    if table is None and fast:
+        found = peak(graph, order, inplace)
+        cg = compact(graph)
+        params = cg.params
+        peak_bytes = found.peak_elements * bpe
+        return Estimate(
+            params=params,
+            param_bytes=params * bpe,
+            macs=cg.macs + cg.bias_macs if count_bias else cg.macs,
+            peak_activation_bytes=peak_bytes,
+            chan_memory_bytes=bpe * (params + cg.largest_layer_io),
+            total_memory_bytes=params * bpe + peak_bytes,
+            dtype=dtype,
+            input_shape=graph.input_shape,
+            opaque_nodes=cg.opaque_nodes,
+            peak_node=found.peak_node,
+        )
     table = table or lifetime_table(graph, order, dtype, inplace)
     params = count_params(graph)
     return Estimate(

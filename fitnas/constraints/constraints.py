@@ -24,16 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..arch import ArchGraph
-from ..costs.model import CostModel, Costs
+from ..costs.model import ANALYTIC_KEYS, CostModel, Costs
 from ._base import LIMIT_COSTS, Limits, format_limit
 from .limits import LimitError
 
 __all__ = ["COST_KEYS", "CheckResult", "Constraints"]
 
-#: The analytic costs every check computes (all integers).
-COST_KEYS: tuple[str, ...] = (
-    "params", "param_bytes", "macs", "peak_activation_bytes", "total_memory_bytes",
-)
+#: The analytic costs every check computes (all integers): ``fitnas.costs.model.ANALYTIC_KEYS``.
+COST_KEYS: tuple[str, ...] = ANALYTIC_KEYS
 
 
 @dataclass(frozen=True)
@@ -90,10 +88,6 @@ class Constraints:
         if limits is not None and not isinstance(limits, Limits):
             raise LimitError(f"limits must be a fitnas Limits, got {type(limits).__name__}")
         self.limits = limits if limits is not None else Limits()
-        if isinstance(schedule_time_limit, bool) or not isinstance(schedule_time_limit, (int, float)) \
-                or not schedule_time_limit > 0:
-            raise LimitError(f"bad schedule_time_limit {schedule_time_limit!r}: expected a "
-                             "positive number of seconds")
         if cost_model is None:
             cost_model = CostModel(self.limits.dtype, self.limits.schedule, schedule_time_limit,
                                    latency_repeats=latency_repeats, latency_warmup=latency_warmup,

@@ -139,8 +139,8 @@ def build_ensemble(run: RunRecord | str | Path, top: int = 4,
     dtype = run.constraints.limits.dtype
     graphs, orders, modules, members = [], [], [], []
     for t in chosen:
-        graph, order = run.graph(t.number), run.order(t.number)
-        module = restore_trial(run, t.number)
+        module = restore_trial(run, t.number)  # the stored network, in its checked order
+        graph, order = module.graph, module.order
         members.append(Member(
             trial=t.number, encoding=t.encoding, fingerprint=t.fingerprint,
             search_accuracy=float(t.accuracy or 0.0),

@@ -1,7 +1,7 @@
 """Which trials of a run an ensemble fuses (paper 002 section 4.1, Table 1: the top 4).
 
 The ``top`` most accurate COMPLETE trials that meet every limit and have saved weights, ranked
-as the run's best trial is ranked (``fitnas.study.run.best_of``: validation accuracy, then the
+as the run's best trial is ranked (``fitnas.study.run.rank_key``: validation accuracy, then the
 least total memory, then the earlier trial), or the trial numbers a user names. At least 2.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..states import TrialState
-from .run import RunRecord
+from .run import RunRecord, rank_key
 from .trial import TrialRecord
 from .vote import EnsembleError
 
@@ -27,7 +27,7 @@ def select_members(run: RunRecord, top: int = 4, trials: Sequence[int] | None = 
                                 f"model is that model), got {top!r}")
         usable = [t for t in run.trials((TrialState.COMPLETE,)) if t.feasible and t.accuracy is not None
                   and run.weights_path(t.number) is not None]
-        usable.sort(key=lambda t: (-(t.accuracy or 0.0), t.costs.get("total_memory_bytes", 0), t.number))
+        usable.sort(key=rank_key, reverse=True)
         if len(usable) < 2:
             raise EnsembleError(f"{where} has {len(usable)} COMPLETE trial(s) that meet the limits "
                                 "and have trained weights; an ensemble needs at least 2")

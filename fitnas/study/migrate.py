@@ -29,7 +29,7 @@ __all__ = ["migrate_v1"]
 
 
 def _space_and_costs(config: dict[str, Any]) -> tuple[Any, CostModel | None]:
-    from ..constraints import Limits
+    from ..constraints import Constraints
     from ..spaces import create_space
 
     space: Any = None
@@ -40,11 +40,8 @@ def _space_and_costs(config: dict[str, Any]) -> tuple[Any, CostModel | None]:
         space = create_space(name, **options)
     except (FitnasError, KeyError, TypeError):
         space = None
-    try:
-        constraints = dict(config.get("constraints") or {})
-        limits = Limits.from_dict(constraints.get("limits") or {})
-        model = CostModel(limits.dtype, limits.schedule,
-                          constraints.get("schedule_time_limit", 10.0))
+    try:  # the cost model the run's stored constraints were checked with
+        model = Constraints.from_config(config.get("constraints") or {}).cost_model
     except (FitnasError, TypeError):
         model = None
     return space, model

@@ -79,9 +79,8 @@ def export_trial(run: RunRecord, number: int, folder: Path, formats: tuple[str, 
     from ..export import export_onnx, export_torchscript
     from .restore import restore_trial
 
-    graph = run.graph(number)
-    order = run.order(number)
-    module = restore_trial(run, number)
+    module = restore_trial(run, number)  # the stored network, built in its checked order
+    graph, order = module.graph, module.order
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     (folder / "arch.json").write_text(graph.to_json())

@@ -25,17 +25,23 @@ from .setup import SearchSettings
 from .storage import Storage, StorageError
 from .trial import TrialRecord
 
-__all__ = ["RunRecord", "best_of", "load_run"]
+__all__ = ["RunRecord", "best_of", "load_run", "rank_key"]
+
+
+def rank_key(trial: TrialRecord) -> tuple[float, float, int]:
+    """How trials rank, higher first: accuracy, then the least total memory, then the earlier
+    trial (the rule of the best trial, the summary, the report and ensemble members)."""
+    return (trial.accuracy if trial.accuracy is not None else float("-inf"),
+            -trial.costs.get("total_memory_bytes", 0), -trial.number)
 
 
 def best_of(trials: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The most accurate COMPLETE trial that meets every limit; ties go to the least total
-    memory, then the earlier trial (the rule of the progress bar, the summary and the report)."""
+    """The most accurate COMPLETE trial that meets every limit (ranked by :func:`rank_key`)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.feasible
             and t.accuracy is not None]
     if not done:
         return None
-    return max(done, key=lambda t: (t.accuracy, -t.costs.get("total_memory_bytes", 0), -t.number))
+    return max(done, key=rank_key)
 
 
 class RunRecord:

@@ -1,4 +1,7 @@
-"""Benchmarks of search strategies on tabular benchmarks (no training): ``fitnas bench``."""
+"""Benchmarks of search strategies on tabular benchmarks (no training): ``fitnas bench``.
+
+:mod:`fitnas.bench.nb201` runs strategies on one NAS-Bench-201 setting; :mod:`fitnas.bench.grid`
+on the grid of accuracy columns x limits (``fitnas bench nb201 --grid``)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from .nb201 import (
     default_checkpoints,
     known_strategies,
     load_table,
+    parse_relative_limit,
     parse_strategy,
+    percentile_low,
     run_nb201,
     space_for_metric,
 )
@@ -33,7 +38,9 @@ __all__ = [
     "default_checkpoints",
     "known_strategies",
     "load_table",
+    "parse_relative_limit",
     "parse_strategy",
+    "percentile_low",
     "run_nb201",
     "space_for_metric",
     "table_costs",

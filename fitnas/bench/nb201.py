@@ -16,9 +16,11 @@ metric's column), so a search of 100 evaluations takes seconds and many seeds ca
   metric's units (percentage points for the NB201 table); a run that stopped earlier counts
   with its last value, and one that found nothing yet has an infinite regret (a median that
   falls on such runs is ``None``).
-* Limits are those of ``fitnas search``; a limit on an analytic cost may be ``median``: the
-  median (the lower one for an even count) of that cost over the table's architectures. Costs
-  are the project's cost models on the benchmark's network (:mod:`fitnas.bench.costs`, cached).
+* Limits are those of ``fitnas search``; a limit on an analytic cost may be ``median`` or a
+  percentile ``pNN`` (``p25``, ``p50`` = ``median``, ...) of that cost over the table's
+  architectures: the value at index ``floor((n - 1) * NN / 100)`` of the n sorted costs (the
+  lower median for an even count). Costs are the project's cost models on the benchmark's
+  network (:mod:`fitnas.bench.costs`, cached).
   Latency limits are not supported: the table's best feasible value would need the latency of
   every network of the table.
 * The network follows the metric's dataset: CIFAR-10 (input 1x3x32x32, 10 classes) by default,
@@ -45,12 +47,42 @@ from .costs import CostTable, table_costs
 from .optuna_baselines import OPTUNA_STRATEGIES, check_sampler, run_optuna
 
 __all__ = ["MEDIAN_LIMITS", "BenchResult", "NB201Bench", "StrategySpec", "check_strategies",
-           "default_checkpoints",
-           "known_strategies", "load_table", "parse_strategy", "run_nb201", "space_for_metric"]
+           "default_checkpoints", "known_strategies", "load_table", "parse_relative_limit",
+           "parse_strategy", "percentile_low", "run_nb201", "space_for_metric"]
 
-#: The limits that accept ``median`` (those on analytic costs).
+#: The limits that accept ``median`` or ``pNN`` (those on analytic costs).
 MEDIAN_LIMITS: tuple[str, ...] = tuple(n for n in LIMIT_COSTS if n != "max_latency_ms")
 _CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+def parse_relative_limit(text: str) -> float | None:
+    """The percentile a limit's text names (``"median"``: 50, ``"p25"``: 25), ``None`` when the
+    text names none (an absolute limit); a bad ``pNN`` is a one-line error."""
+    word = text.strip().lower()
+    if word == "median":
+        return 50.0
+    if not word.startswith("p"):  # no absolute limit starts with a p
+        return None
+    try:
+        value = float(word[1:])
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise FitnasError(f"bad percentile {text!r}: expected pNN with NN in 0..100, e.g. p25, "
+                          "or median")
+    return value
+
+
+def percentile_low(values: Sequence[float], percentile: float) -> float:
+    """The value at index ``floor((n - 1) * percentile / 100)`` of the sorted ``values``: a
+    value that occurs (``percentile_low(v, 50)`` is ``statistics.median_low(v)``)."""
+    ordered = sorted(values)
+    return ordered[math.floor((len(ordered) - 1) * percentile / 100)]
+
+
+def describe_percentile(percentile: float) -> str:
+    """``median`` or ``p25``, as a limit is written."""
+    return "median" if percentile == 50 else f"p{percentile:g}"
 
 
 def known_strategies() -> list[str]:
@@ -142,6 +174,8 @@ class BenchResult:
     space: dict[str, Any]
     costs: dict[str, Any]
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
+    #: every limit set from the table: its name and percentile (``median_limits`` are the 50s)
+    percentile_limits: dict[str, float] = field(default_factory=dict)
 
     def regrets(self, name: str, checkpoint: int) -> list[float]:
         """Each run's regret after ``checkpoint`` evaluations (``inf`` before any value)."""
@@ -172,7 +206,10 @@ class BenchResult:
         """The JSON form; ``archs`` adds each run's evaluated cellstrs."""
         return {
             "table": self.table, "metric": self.metric, "limits": self.limits.to_dict(),
-            "median_limits": self.median_limits, "evals": self.evals, "seeds": self.seeds,
+            "median_limits": self.median_limits,
+            "percentile_limits": {n: describe_percentile(p)
+                                  for n, p in self.percentile_limits.items()},
+            "evals": self.evals, "seeds": self.seeds,
             "seed_base": self.seed_base, "max_proposals": self.max_proposals,
             "table_rows": self.table_rows, "feasible_rows": self.feasible_rows,
             "table_best_feasible": self.table_best_feasible,
@@ -193,7 +230,8 @@ class NB201Bench:
     Args:
         table: the CSV file; metric: its column to maximize.
         limits: the limits (``None``: none); median: names of limits (from
-            :data:`MEDIAN_LIMITS`) to set to the table's median of their cost.
+            :data:`MEDIAN_LIMITS`) to set to the table's median of their cost; percentiles:
+            more such limits, each set to a percentile (0-100) of its cost over the table.
         evals: evaluations per run; max_proposals: proposals per run at most (default
             ``50 * evals``).
         jobs, use_cache: how the costs of the table are computed (:func:`table_costs`).
@@ -203,7 +241,9 @@ class NB201Bench:
     def __init__(self, table: str | Path, metric: str = "cifar10_test",
                  limits: Limits | None = None, median: Sequence[str] = (), evals: int = 100,
                  max_proposals: int | None = None, jobs: int | None = None,
-                 use_cache: bool = True, notify: Callable[[str], None] | None = None) -> None:
+                 use_cache: bool = True, notify: Callable[[str], None] | None = None,
+                 percentiles: Mapping[str, float] | None = None,
+                 cost_table: CostTable | None = None) -> None:
         if evals < 1:
             raise FitnasError(f"--evals must be at least 1, got {evals}")
         self.evals = evals
@@ -212,27 +252,31 @@ class NB201Bench:
             raise FitnasError(f"--max-proposals must be at least --evals ({evals}), got "
                               f"{self.max_proposals}")
         limits = limits if limits is not None else Limits()
-        if limits.max_latency_ms is not None or "max_latency_ms" in median:
+        relative = {**{n: 50.0 for n in median}, **dict(percentiles or {})}
+        if limits.max_latency_ms is not None or "max_latency_ms" in relative:
             raise FitnasError("bench nb201 checks analytic costs only: a latency limit would need "
                               "the latency of every network of the table; drop --max-latency-ms")
-        for name in median:
+        for name, percentile in relative.items():
             if name not in MEDIAN_LIMITS:
-                raise FitnasError(f"median is not available for {name!r}; accepted: "
-                                  f"{', '.join(MEDIAN_LIMITS)}")
+                raise FitnasError(f"median and percentiles are not available for {name!r}; "
+                                  f"accepted: {', '.join(MEDIAN_LIMITS)}")
+            if not 0 <= percentile <= 100:
+                raise FitnasError(f"the percentile of {name} must be in 0..100, got {percentile}")
         self.table_path, self.metric = str(table), metric
         self.space = space_for_metric(metric)
         self.table = load_table(table, metric, self.space)
         self.values = dict(self.table.columns[metric])
-        self.median_limits = [n for n in MEDIAN_LIMITS if n in median]
-        self.cost_table: CostTable | None = None
-        if self.median_limits or limits.active():
+        self.percentile_limits = {n: relative[n] for n in MEDIAN_LIMITS if n in relative}
+        self.median_limits = [n for n, p in self.percentile_limits.items() if p == 50]
+        self.cost_table: CostTable | None = cost_table
+        if self.cost_table is None and (self.percentile_limits or limits.active()):
             self.cost_table = table_costs(self.space.get_config(), list(self.values), limits.dtype,
                                           limits.schedule, jobs=jobs, use_cache=use_cache,
                                           notify=notify)
-            medians = {n: statistics.median_low(c[LIMIT_COSTS[n]] for c in
-                                                self.cost_table.costs.values())
-                       for n in self.median_limits}
-            limits = limits.merged(medians)
+        if self.cost_table is not None and self.percentile_limits:
+            costs = list(self.cost_table.costs.values())
+            limits = limits.merged({n: percentile_low([c[LIMIT_COSTS[n]] for c in costs], p)
+                                    for n, p in self.percentile_limits.items()})
         self.limits = limits
         self.constraints = Constraints(limits)
         self._extra_costs: dict[str, dict[str, float]] = {}
@@ -288,7 +332,8 @@ class NB201Bench:
         from ..states import TrialState
         from ..study import Study
 
-        strategy = create_strategy(spec.name, self.space, seed=recorder.seed, **spec.options)
+        options = {"budget": self.evals, **spec.options}
+        strategy = create_strategy(spec.name, self.space, seed=recorder.seed, **options)
         study = Study(self.space, strategy, self.evaluator, self.constraints, None)
 
         def callback(_: Any, record: Any) -> None:
@@ -329,7 +374,8 @@ class NB201Bench:
         ct = self.cost_table
         result = BenchResult(
             table=self.table_path, metric=self.metric, limits=self.limits,
-            median_limits=self.median_limits, evals=self.evals, seeds=seeds, seed_base=seed_base,
+            median_limits=self.median_limits, percentile_limits=dict(self.percentile_limits),
+            evals=self.evals, seeds=seeds, seed_base=seed_base,
             max_proposals=self.max_proposals, checkpoints=checkpoints,
             table_rows=len(self.values), feasible_rows=self.feasible_rows,
             table_best_feasible=self.best_feasible, table_best_cellstr=self.best_cellstr,

@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", default="digits", help="dataset (see `fitnas datasets`)")
     p.add_argument("--subset", type=float, help="use this fraction (<1) or number of training images")
     p.add_argument("--space", default="chain", help="NAME or NAME:KEY=VALUE,... (see `fitnas spaces`)")
-    p.add_argument("--strategy", default="random", help="NAME or NAME:KEY=VALUE,...")
+    p.add_argument("--strategy", default="random",
+                   help="NAME or NAME:KEY=VALUE,...: random (default), coordinate, evolution or "
+                        "growtrim (see README, 'Search strategies')")
     p.add_argument("--budget", default="3m", help="trials (50), time (10m, 2h) or both (50,10m)")
     p.add_argument("--epochs", type=float, default=8.0, help="training epochs per candidate")
     p.add_argument("--early-epochs", type=float,

@@ -143,6 +143,9 @@ class _GRUPredictor:
             targets.extend(standardize([float(s.score) for s in group]))
         return samples, index, torch.tensor(targets, dtype=torch.float32)
 
+    def _epochs(self, epochs: int | None) -> int:
+        return self.epochs if epochs is None else _positive_int(epochs, "epochs")
+
     def _unfitted(self) -> ValueError:
         return ValueError(f"{type(self).__name__} is not fitted: call fit(groups) before predict")
 
@@ -209,9 +212,12 @@ class RankingController(_GRUPredictor):
                 "set_size": self.set_size, "lists_per_step": self.lists_per_step,
                 "sharpness": self.sharpness, "predict_orders": self.predict_orders}
 
-    def fit(self, groups: Sequence[Sequence[Sample]]) -> RankingController:
+    def fit(self, groups: Sequence[Sequence[Sample]], epochs: int | None = None,
+            warm_start: bool = False) -> RankingController:
         """Train on groups of candidates ranked together (one search iteration each; a group
-        of one sample trains only the memory head). Returns ``self``."""
+        of one sample trains only the memory head) for ``epochs`` (default: the constructor's).
+        ``warm_start`` continues from the weights of the last fit (a new Adam state), as a
+        search does when it has a few more samples. Returns ``self``."""
         samples, index, target = self._prepare(groups)
         memory = torch.tensor([[math.log1p(s.param_bytes), math.log1p(s.peak_bytes)]
                                for s in samples], dtype=torch.float32)
@@ -220,9 +226,11 @@ class RankingController(_GRUPredictor):
         rng = random.Random(self.seed)
         self.loss_history = []
         with deterministic(self.seed):
-            net = _RankingNet(self.vocab_size, self.embedding, self.hidden)
+            net = self._net if warm_start and self._net is not None else \
+                _RankingNet(self.vocab_size, self.embedding, self.hidden)
+            net.train()
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-            for _ in range(self.epochs):
+            for _ in range(self._epochs(epochs)):
                 lists: list[list[int]] = []
                 for group in index:
                     order = list(group)
@@ -315,16 +323,20 @@ class GRURegressor(_GRUPredictor):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "batch_size": self.batch_size}
 
-    def fit(self, groups: Sequence[Sequence[Sample]]) -> GRURegressor:
-        """Train by mean squared error on the per-group standardized scores. Returns ``self``."""
+    def fit(self, groups: Sequence[Sequence[Sample]], epochs: int | None = None,
+            warm_start: bool = False) -> GRURegressor:
+        """Train by mean squared error on the per-group standardized scores; ``epochs`` and
+        ``warm_start`` as :meth:`RankingController.fit`. Returns ``self``."""
         samples, _, target = self._prepare(groups)
         tokens, lengths = pad_tokens([s.tokens for s in samples])
         rng = random.Random(self.seed)
         self.loss_history = []
         with deterministic(self.seed):
-            net = _RegressorNet(self.vocab_size, self.embedding, self.hidden)
+            net = self._net if warm_start and self._net is not None else \
+                _RegressorNet(self.vocab_size, self.embedding, self.hidden)
+            net.train()
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-            for _ in range(self.epochs):
+            for _ in range(self._epochs(epochs)):
                 order = list(range(len(samples)))
                 rng.shuffle(order)
                 total, steps = 0.0, 0

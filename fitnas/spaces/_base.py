@@ -59,6 +59,9 @@ class FailValidArch(InvalidEncoding):
     ``FailValidArch``), e.g. a feature map would shrink below 1x1."""
 
 
+_FINGERPRINTS_KEPT = 65536
+
+
 def make_rng(seed: int | random.Random | None) -> random.Random:
     """A ``random.Random`` from a seed (``None`` means seed 0: sampling is always reproducible)."""
     if isinstance(seed, random.Random):
@@ -127,10 +130,12 @@ class SearchSpace(ABC):
         self.classes = check_int(self.default_classes if classes is None else classes,
                                  "classes", 1)
         self._graphs: OrderedDict[Any, ArchGraph] = OrderedDict()
+        self._fingerprints: OrderedDict[Any, str] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_graphs"] = OrderedDict()  # the cache stays behind (graphs are cheap to remake)
+        state["_graphs"] = OrderedDict()  # the caches stay behind (graphs are cheap to remake)
+        state["_fingerprints"] = OrderedDict()
         return state
 
     # ------------------------------------------------------------------ config
@@ -248,8 +253,22 @@ class SearchSpace(ABC):
         return graph
 
     def fingerprint(self, enc: Encoding) -> str:
-        """The de-duplication key of the decoded network (:meth:`ArchGraph.fingerprint`)."""
-        return self.graph(enc).fingerprint()
+        """The de-duplication key of the decoded network (:meth:`ArchGraph.fingerprint`).
+
+        The last 65,536 fingerprints are kept by encoding: a local search asks for those of
+        the same neighbours again and again, and each would otherwise cost a decode."""
+        cache = self._fingerprints
+        try:
+            found = cache.get(enc)
+        except TypeError:  # an unhashable (list) form
+            return self.graph(enc).fingerprint()
+        if found is not None:
+            cache.move_to_end(enc)
+            return found
+        found = cache[enc] = self.graph(enc).fingerprint()
+        if len(cache) > _FINGERPRINTS_KEPT:
+            cache.popitem(last=False)
+        return found
 
     def is_valid(self, enc: Encoding) -> bool:
         """Whether ``enc`` decodes (a well-formed encoding of a runnable network)."""

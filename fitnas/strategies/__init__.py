@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import coordinate, growtrim, random_search
+from . import coordinate, evolution, growtrim, random_search
 from ._base import (
     Candidate,
     NoFeasibleArchitecture,
@@ -11,6 +11,7 @@ from ._base import (
     StrategyError,
     TrialResult,
     TrialState,
+    Verdict,
     create_strategy,
     list_strategies,
     register_strategy,
@@ -24,8 +25,10 @@ __all__ = [
     "StrategyError",
     "TrialResult",
     "TrialState",
+    "Verdict",
     "coordinate",
     "create_strategy",
+    "evolution",
     "growtrim",
     "list_strategies",
     "random_search",

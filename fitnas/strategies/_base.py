@@ -6,17 +6,30 @@ strategy may decode encodings (``space.decode``) to reject invalid ones, as pape
 Algorithm I does, since decoding costs no training. Strategies are deterministic given their
 seed and the sequence of ``ask`` and ``tell`` calls: the Study relies on it to resume a killed
 run by replaying its log.
+
+Two things a strategy may use besides ``tell``:
+
+* ``budget``: the number of evaluations the run plans (``None`` when it is unknown, e.g. a
+  budget of wall time only), given at construction and stored with the strategy's settings, so
+  that the phases of a strategy can follow the budget (a random phase of a tenth of it rather
+  than a fixed 50 samples) and a resumed run replays with the same value.
+* the **feasibility oracle** (:meth:`Strategy.set_oracle`, set by the Study): the analytic costs
+  of a candidate and its violations of the hard limits, from the Study's own
+  :class:`~fitnas.constraints.Constraints`, without proposing it. Costs are analytic and cost
+  no training, so a strategy that moves locally can pick only neighbours that fit
+  (:meth:`Strategy.fits`) instead of proposing ones the Study would reject. Limits that need a
+  measurement (latency) are not in the oracle's verdict: the Study still checks them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import FitnasError
-from ..spaces import Encoding, SearchSpace
+from ..spaces import Encoding, InvalidEncoding, SearchSpace
 from ..states import TrialState
 
 __all__ = [
@@ -27,6 +40,8 @@ __all__ = [
     "StrategyError",
     "TrialResult",
     "TrialState",
+    "Verdict",
+    "check_budget",
     "create_strategy",
     "list_strategies",
     "register_strategy",
@@ -76,15 +91,70 @@ class TrialResult:
         return all(v <= 0 for v in self.violations.values())
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The feasibility oracle's answer for one candidate: its analytic costs, the violation
+    ``(cost - limit) / limit`` of each analytic limit, and whether all are met."""
+
+    feasible: bool
+    costs: Mapping[str, float]
+    violations: Mapping[str, float]
+
+
+#: The oracle's type: a verdict for an encoding; raises ``InvalidEncoding`` when it does not
+#: decode.
+Oracle = Callable[[Encoding], Verdict]
+
+
+def check_budget(budget: Any) -> int | None:
+    """``budget`` as an int >= 1 or ``None``; anything else is a one-line error."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise StrategyError(f"a strategy's budget must be an int >= 1 (evaluations) or none, "
+                            f"got {budget!r}")
+    return budget
+
+
 class Strategy(ABC):
-    """Proposes encodings of ``space``; subclasses implement :meth:`ask` and :meth:`tell`."""
+    """Proposes encodings of ``space``; subclasses implement :meth:`ask` and :meth:`tell`.
+
+    Args:
+        space, seed: the search space and the seed of every random choice.
+        budget: the evaluations the run plans (``None``: unknown); see the module docstring.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, budget: int | None = None) -> None:
         self.space = space
         self.seed = seed
+        self.budget = check_budget(budget)
+        self._oracle: Oracle | None = None
+
+    def set_oracle(self, oracle: Oracle | None) -> None:
+        """Give the strategy the Study's feasibility oracle (``None`` removes it)."""
+        self._oracle = oracle
+
+    @property
+    def has_oracle(self) -> bool:
+        return self._oracle is not None
+
+    def verdict(self, encoding: Encoding) -> Verdict | None:
+        """The oracle's verdict on ``encoding`` (``None`` without an oracle); raises
+        ``InvalidEncoding`` when the encoding does not decode."""
+        return None if self._oracle is None else self._oracle(encoding)
+
+    def fits(self, encoding: Encoding) -> bool:
+        """Whether ``encoding`` decodes and may meet the limits: ``False`` only when it is
+        invalid or the oracle finds an analytic limit violated (``True`` without an oracle,
+        when the Study will decide)."""
+        try:
+            verdict = self.verdict(encoding)
+        except InvalidEncoding:
+            return False
+        return verdict is None or verdict.feasible
 
     @abstractmethod
     def ask(self) -> Candidate:
@@ -96,7 +166,7 @@ class Strategy(ABC):
 
     def get_config(self) -> dict[str, Any]:
         """Keyword arguments (besides ``space``) that rebuild this strategy."""
-        return {"seed": self.seed}
+        return {"seed": self.seed, "budget": self.budget}
 
 
 _REGISTRY: dict[str, type[Strategy]] = {}

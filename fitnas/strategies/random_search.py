@@ -48,8 +48,8 @@ class RandomSearch(Strategy):
     summary = "constrained random sampling (Chan et al. 2018, Algorithm I)"
 
     def __init__(self, space: SearchSpace, seed: int = 0, max_attempts: int = 2000,
-                 seen: set[str] | None = None) -> None:
-        super().__init__(space, seed)
+                 seen: set[str] | None = None, budget: int | None = None) -> None:
+        super().__init__(space, seed, budget)
         if max_attempts < 1:
             raise NoFeasibleArchitecture(f"max_attempts must be >= 1, got {max_attempts}")
         self.max_attempts = max_attempts
@@ -62,7 +62,7 @@ class RandomSearch(Strategy):
         self._smallest: dict[str, float] = {}
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self.seed, "max_attempts": self.max_attempts}
+        return {"seed": self.seed, "budget": self.budget, "max_attempts": self.max_attempts}
 
     def ask(self) -> Candidate:
         duplicates = 0

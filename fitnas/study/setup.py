@@ -7,7 +7,7 @@ and are saved with every run).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +127,14 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
                    (("early", settings.early_epochs), ("finetune", settings.finetune_epochs))
                    if value is not None}
         evaluator = TrainerEvaluator(dataset, config, decode=space.decode, budgets=budgets)
-    strategy = create_strategy(settings.strategy, space, seed=settings.seed,
-                               **settings.strategy_options)
+    options = dict(settings.strategy_options)
+    trials = (settings.budget or {}).get("trials")
+    if not resume and "budget" not in options and trials is not None:
+        # the strategy's phases follow the planned trials; stored with the settings, so a
+        # resumed run (even with a new budget) replays with the value it started with
+        options["budget"] = int(trials)
+        settings = replace(settings, strategy_options=options)
+    strategy = create_strategy(settings.strategy, space, seed=settings.seed, **options)
     study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume)
     study.storage.set_meta("settings", settings.to_dict())
     return study

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 from ..constraints import Budget, Constraints
 from ..spaces import InvalidEncoding, SearchSpace
 from ..states import FINISHED, TrialState
-from ..strategies import Candidate, NoFeasibleArchitecture, NotReady, Strategy, StrategyError
+from ..strategies import (
+    Candidate,
+    NoFeasibleArchitecture,
+    NotReady,
+    Strategy,
+    StrategyError,
+    Verdict,
+)
 from .run import RunRecord
 from .storage import Storage, StorageError, graph_key
 from .trial import TrialRecord
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
     from ..evaluators import Evaluator
 
 __all__ = ["Budget", "Study"]
+
+_VERDICTS_KEPT = 65536
 
 
 class Study:
@@ -67,6 +76,8 @@ class Study:
         self._reruns: list[tuple[int, Candidate]] = []
         self._recent_weights: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._evaluated = 0
+        self._verdicts: OrderedDict[Any, Verdict] = OrderedDict()
+        strategy.set_oracle(self.verdict)
         if resume:
             self._replay()
         elif self.storage.trials():
@@ -103,6 +114,28 @@ class Study:
 
     def counts(self) -> dict[str, int]:
         return self.record.counts()
+
+    def verdict(self, encoding: Any) -> Verdict:
+        """The feasibility oracle the strategy gets (``Strategy.set_oracle``): the analytic
+        costs of ``encoding`` and their violations of the analytic limits, by the same cost
+        model and limits that check every proposal (latency, which needs a measurement, is
+        left to that check). The last 65,536 verdicts are kept. Raises ``InvalidEncoding``."""
+        key: Any = encoding
+        try:
+            hash(key)
+        except TypeError:
+            key = repr(encoding)
+        found = self._verdicts.get(key)
+        if found is not None:
+            self._verdicts.move_to_end(key)
+            return found
+        costs = self.constraints.cost_model.costs(self.space.graph(encoding)).analytic()
+        violations = self.constraints.violations(costs)
+        found = Verdict(all(v <= 0 for v in violations.values()), costs, violations)
+        self._verdicts[key] = found
+        if len(self._verdicts) > _VERDICTS_KEPT:
+            self._verdicts.popitem(last=False)
+        return found
 
     # ------------------------------------------------------------------- loop
     def optimize(

@@ -200,3 +200,22 @@ def test_coordinate_and_growtrim_search_and_resume(strategy: str, tmp_path: Path
         assert (budget == "finetune") == (parent is not None)
     if strategy.startswith("coordinate"):
         assert [r[1] for r in rows] == ["early"] * 4 + [None] * 2
+
+
+@pytest.mark.slow
+def test_the_strategy_plans_for_the_trial_budget_and_a_resume_keeps_the_plan(tmp_path: Path
+                                                                            ) -> None:
+    """``--budget 3`` reaches the strategy as ``budget=3`` (so evolution's population is its
+    floor of 10, coordinate's random phase 10); it is stored with the settings, and a resume
+    with another budget replays with the plan the run started with."""
+    from fitnas.study import load_run
+    from fitnas.study.setup import load_settings
+
+    out = tmp_path / "run"
+    assert main(["search", "--budget", "3", "--epochs", "1", "--strategy", "evolution",
+                 "--device", "none", "--max-params", "30K", "--out", str(out), "--json"]) == 0
+    assert load_settings(out).strategy_options == {"budget": 3}
+    assert main(["resume", str(out), "--budget", "5", "--json"]) == 0
+    assert load_settings(out).strategy_options == {"budget": 3}
+    strategy = load_run(out).config["strategy"]
+    assert strategy["budget"] == 3 and strategy["population"] == 10 and strategy["sample"] == 2

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from fitnas.spaces import SearchSpace, create_space
 from fitnas.spaces.cells import CellsSpace, augment_space_size, trim_space_size
@@ -91,7 +92,7 @@ def test_trims_inherit_and_fine_tune_grows_train_from_scratch() -> None:
 
 def test_selection_by_eq4_prefers_less_memory_at_equal_lambdas() -> None:
     space = small_cells()
-    strategy = growtrim(space, seed=1, k=2, initial=1, controller="none")
+    strategy = growtrim(space, seed=1, k=2, initial=1, controller="none", lambda_beta=0.5)
     start(strategy, [0.80])
     a, b = strategy.ask(), strategy.ask()
     with pytest.raises(NotReady):
@@ -128,20 +129,34 @@ def test_the_parent_stays_when_no_candidate_improves_and_infeasible_ones_are_rep
     assert nxt.encoding not in (a.encoding, b.encoding, parent.encoding)
 
 
-def test_the_controller_is_retrained_after_each_iteration_and_ranks_the_neighbours() -> None:
+def _fits_per_ask(refit_growth: float) -> list[int]:
+    """The controller's fit count before each ask of a short nb201 run (k 3, 3 initial)."""
     space = create_space("nb201")
-    strategy = growtrim(space, seed=0, k=3, controller="ranking",
-                        controller_epochs=5)
+    strategy = growtrim(space, seed=0, k=3, controller="ranking", controller_epochs=5,
+                        refit_growth=refit_growth)
     start(strategy, [0.5, 0.6, 0.7])
-    models: list[Any] = []
-    for number in range(3, 12):
+    counts = []
+    for number in range(3, 15):
         cand = strategy.ask()
-        if not models or strategy._model is not models[-1]:
-            models.append(strategy._model)
+        counts.append(strategy.controller_fits)
         tell(strategy, number, cand, 0.5 + (number % 4) / 10)
     strategy.ask()
-    models.append(strategy._model)
-    assert len({id(m) for m in models}) >= 3  # after iterations 0, 1, 2 and 3
+    counts.append(strategy.controller_fits)
+    return counts
+
+
+def test_the_controller_is_refitted_as_the_trained_set_grows_and_ranks_the_neighbours() -> None:
+    # refit_growth 1: after every iteration (3, 6, 9, 12 and 15 samples), as the paper does
+    every = _fits_per_ask(1)
+    assert every[0] == 1 and every[-1] == 5 and sorted(every) == every
+    # the default 1.5: at 3, 6 (>= 4.5), 9 (>= 9) and 15 (>= 13.5) samples, not at 12
+    assert _fits_per_ask(1.5)[-1] == 4
+    space = create_space("nb201")
+    strategy = growtrim(space, seed=0, k=3, controller="ranking", controller_epochs=5)
+    start(strategy, [0.5, 0.6, 0.7])
+    for number in range(3, 12):
+        tell(strategy, number, strategy.ask(), 0.5 + (number % 4) / 10)
+    strategy.ask()
     # the queue is the rest of the parent's neighbours in the controller's order (scored
     # together: the controller's scores depend on the set it ranks)
     it = strategy._iteration
@@ -150,6 +165,24 @@ def test_the_controller_is_retrained_after_each_iteration_and_ranks_the_neighbou
     scores = strategy._model.predict([space.to_tokens(e) for e, _ in full])
     ranked = [full[i] for i in sorted(range(len(full)), key=lambda i: -scores[i])]
     assert len(it.queue) < len(ranked) and it.queue == ranked[len(ranked) - len(it.queue):]
+
+
+def test_a_warm_refit_continues_from_the_last_weights() -> None:
+    from fitnas.predictors import RankingController, Sample
+
+    groups = [[Sample((i % 5, (i + 1) % 5, 2, 3, 4, i % 3), float(i), 100.0 + i, 50.0 + i)
+               for i in range(8)]]
+    cold = RankingController(5, epochs=4, seed=0).fit(groups)
+    again = RankingController(5, epochs=4, seed=0).fit(groups)
+    assert cold.predict([s.tokens for s in groups[0]]) == again.predict(
+        [s.tokens for s in groups[0]])
+    assert cold._net is not None
+    before = [p.detach().clone() for p in cold._net.parameters()]
+    cold.fit(groups, epochs=2, warm_start=True)
+    assert cold._net is not None
+    assert len(cold.loss_history) == 2
+    assert cold.loss_history[0] < again.loss_history[0]  # it starts where it stopped
+    assert any(not torch.equal(a, b) for a, b in zip(before, cold._net.parameters()))
 
 
 @pytest.mark.parametrize("bad", [{"k": 0}, {"controller": "lstm"}, {"lambda_alpha": 0},
@@ -191,20 +224,21 @@ def test_a_study_with_each_controller_retrains_it_every_iteration(controller: st
 
     space = create_space("nb201")
     evaluator = TableEvaluator(TABLE, "cifar10_test", key_fn=space.format)
-    strategy = growtrim(space, seed=1, k=3, controller=controller,
+    strategy = growtrim(space, seed=1, k=3, controller=controller, refit_growth=1,
                         controller_epochs=5, lambda_alpha=0.8, lambda_beta=0.2)
     models: list[object] = []
 
     def record(study: Study, trial: object) -> None:
-        if strategy._model is not None and (not models or strategy._model is not models[-1]):
+        if strategy._model is not None:
             models.append(strategy._model)
 
     study = Study(space, strategy, evaluator)
     study.optimize(15, callback=record)  # 3 initial samples, then 4 iterations of 3
     assert len(study.trials((TrialState.COMPLETE,))) == 15
-    assert len(models) >= 3 and len(strategy.selected) >= 4  # retrained after each iteration
+    # retrained after each iteration
+    assert strategy.controller_fits >= 3 and len(strategy.selected) >= 4
     cls = GRURegressor if controller == "gru" else RankingController
-    assert all(type(m) is cls for m in models)
+    assert models and all(type(m) is cls for m in models)
     if controller == "ranking":
         assert strategy._model.memory_weight == pytest.approx(0.25)
     it = strategy._iteration  # the queue is ranked by the last model

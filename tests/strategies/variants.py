@@ -8,10 +8,14 @@ and of each constructor:
 
 * ``random`` (paper 002 Algorithm I): ``max_attempts``;
 * ``coordinate`` (paper 002 Algorithm II): ``variant=async|sequential|nbest``, ``n_best``,
-  ``early`` (a budget name, ``none``), ``nrandom``, ``nadapt``, ``nfinal``, ``max_attempts``;
+  ``early`` (a budget name, ``none``), ``nrandom``, ``nadapt``, ``nfinal``, ``max_attempts``,
+  ``swap``, ``patience``;
 * ``growtrim`` (paper 000): ``controller=ranking|gru|none``, ``k``, ``lambda_alpha``,
   ``lambda_beta``, ``initial``, ``inherit_grown``, ``finetune`` (a budget name, ``none``),
-  ``controller_epochs``, ``max_attempts``.
+  ``controller_epochs``, ``refit_growth``, ``max_attempts``;
+* ``evolution`` (Real et al. 2019): ``population``, ``sample``, ``max_attempts``;
+* every strategy: ``budget`` (the planned evaluations; ``fitnas search`` sets it from
+  ``--trials``).
 
 A variant is a dict of keyword arguments, exactly what ``fitnas search --strategy
 NAME:KEY=VALUE,...`` passes (:func:`option_text` writes it that way; the suite checks that the
@@ -36,6 +40,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "random": [
         {},
         {"max_attempts": 50},
+        {"budget": 5},  # random search plans nothing
     ],
     "coordinate": [
         {},  # the paper's 50 + 50 + 20, asynchronous: the suite sees the random phase only
@@ -50,9 +55,24 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"nrandom": 1, "nadapt": 12, "nfinal": 0},
         {"variant": "nbest", "n_best": 3, "nrandom": 0, "nadapt": 2, "nfinal": 1},
         {"max_attempts": 50, **_SHORT},
+        {"budget": 12},  # the schedule follows the budget: 10 random, 10 adaptive, 4 final
+        {"budget": 100, "nrandom": 2},  # a given count wins over the budget's
+        {"swap": False, **_SHORT},
+        {"swap": True, "patience": 2, **_SHORT},
+        {"patience": 1, **_SHORT},  # restart from the next-best after every miss
+        {"patience": 3, "variant": "nbest", "n_best": 2, **_SHORT},
+    ],
+    "evolution": [
+        {},  # population 25, tournament 6 without a budget
+        {"budget": 40},  # population 10, tournament 2
+        {"population": 3, "sample": 2},  # a dozen trials cross several generations
+        {"population": 4, "sample": 4},  # the tournament is the whole population
+        {"population": 1, "sample": 1},  # a chain of mutations
+        {"population": 3, "sample": 9},  # a sample above the population is clipped to it
+        {"population": 2, "max_attempts": 50},
     ],
     "growtrim": [
-        {},  # k 8, the ranking controller trained 60 epochs
+        {},  # k 8, the ranking controller trained 60 epochs, accuracy alone (lambda_beta 0)
         {"controller": "ranking", **_FAST},
         {"controller": "gru", **_FAST},
         {"controller": "none", "k": 2},
@@ -60,6 +80,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"lambda_alpha": 1.0, "lambda_beta": 0.0, **_FAST},  # accuracy alone
         {"lambda_beta": 0, "controller": "gru", **_FAST},  # an int from the command line
         {"lambda_alpha": 0.2, "lambda_beta": 0.8, **_FAST},
+        {"lambda_alpha": 0.5, "lambda_beta": 0.5, **_FAST},  # the paper's trade-off
         {"inherit_grown": True, **_FAST},
         {"inherit_grown": False, "controller": "none", "k": 2},
         {"initial": 1, **_FAST},
@@ -69,6 +90,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"finetune": "early", "controller": "none", "k": 2},  # another budget name
         {"controller_epochs": 1, "k": 2},
         {"max_attempts": 50, **_FAST},
+        {"refit_growth": 1, **_FAST},  # refitted every iteration, as the paper does
+        {"refit_growth": 3.0, **_FAST},
+        {"budget": 12, **_FAST},
     ],
 }
 

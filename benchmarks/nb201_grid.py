@@ -25,8 +25,9 @@ from _report import machine_line, write_section
 from fitnas.bench.grid import DEFAULT_GRID_STRATEGIES, GRID_SEEDS, GridResult, run_grid
 
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nb201_12epoch.csv"
-#: The fitnas strategies the goal names, and the baseline it compares them with.
-GOAL_STRATEGIES = ("coordinate", "growtrim:lambda_beta=0")
+#: The fitnas strategies the goal names (``growtrim:lambda_beta=0`` is ``growtrim``'s default
+#: now), and the baseline it compares them with.
+GOAL_STRATEGIES = ("coordinate", "growtrim")
 BASELINE = "optuna-tpe"
 
 
@@ -70,10 +71,28 @@ def _goal(result: GridResult) -> list[str]:
     return lines
 
 
+def _same_cells(result: GridResult) -> list[str]:
+    """A line naming the cells of one column whose limits admit the same networks (their
+    results are then identical; e.g. the peak takes few values over the table, and MACs are
+    affine in parameters for this macro network)."""
+    pairs = []
+    for i, a in enumerate(result.cells):
+        for b in result.cells[i + 1:]:
+            if (a.metric == b.metric and a.feasible_rows == b.feasible_rows
+                    and a.median_regret == b.median_regret):
+                pairs.append(f"{a.limit} and {b.limit} ({a.metric})")
+    if not pairs:
+        return []
+    return ["Cells whose limits admit the same networks, so their results are identical: "
+            + "; ".join(pairs) + ". Each still counts as a cell in the summary.", ""]
+
+
 def render(result: GridResult, command: str) -> str:
     checkpoints = result.checkpoints
     out = ["## NAS-Bench-201 grid: search quality over accuracy data and limits", "",
-           f"Command: `{command}`", "", machine_line(), "",
+           f"Command: `{command}`", "",
+           machine_line().replace("torch threads", "torch threads here") + " Each process of "
+           "the grid uses one torch thread.", "",
            f"Table `{Path(result.table).name}`; {len(result.cells)} cells (each test column x "
            f"each set of limits, every limit a percentile of our costs over the table: fp32, "
            f"the graph's own order), {len(result.strategies)} strategies, {result.seeds} seeds, "
@@ -82,7 +101,7 @@ def render(result: GridResult, command: str) -> str:
            f"value among the networks that meet the limits minus the best found, in percentage "
            f"points; the median over the seeds. A proposal over the limits is not evaluated and "
            f"does not count (fitnas strategies through the Study, Optuna by the same rule).", "",
-           "### Summary", "",
+           *_same_cells(result), "### Summary", "",
            "| strategy | " + " | ".join(f"worse than random, N={c}" for c in checkpoints) + " | "
            + " | ".join(f"median regret, N={c}" for c in checkpoints) + " |",
            "|---|" + "---:|" * (2 * len(checkpoints))]
@@ -90,9 +109,10 @@ def render(result: GridResult, command: str) -> str:
         out.append(f"| {s} | " + " | ".join(str(result.worse_than_random(s, c))
                                             for c in checkpoints) + " | "
                    + " | ".join(_fmt(result.grid_median(s, c)) for c in checkpoints) + " |")
-    out += ["", "Goal (issue 13): `coordinate` and `growtrim:lambda_beta=0` worse than random in "
-            "no cell at N >= 50, their median regret over the grid at most TPE's at N = 50, 100 "
-            "and 200, and the best fitnas strategy's at N = 100 at most half of TPE's.", "",
+    out += ["", "Goal (issue 13): `coordinate` and `growtrim:lambda_beta=0` (`growtrim`'s default "
+            "now) worse than random in no cell at N >= 50, their median regret over the grid at "
+            "most TPE's at N = 50, 100 and 200, and the best fitnas strategy's at N = 100 at most "
+            "half of TPE's.", "",
             *_goal(result), "", "### Per cell", "",
             "Median regret after N evaluations; `*`: worse than random search in that cell.", "",
             "| column | limits | feasible | strategy | " + " | ".join(f"N={c}" for c in checkpoints)
@@ -117,7 +137,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=GRID_SEEDS)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="render a grid saved by `fitnas bench nb201 --grid --out FILE` "
+                             "instead of running one")
     args = parser.parse_args()
+    if args.from_json:
+        import json
+
+        saved = GridResult.from_dict(json.loads(Path(args.from_json).read_text()))
+        command = (f"fitnas bench nb201 --table {saved.table} --grid --jobs {saved.jobs}"
+                   + (f" --seeds {saved.seeds}" if saved.seeds != GRID_SEEDS else "")
+                   + "".join(f" --strategy {s}" for s in saved.strategies
+                             if list(saved.strategies) != list(DEFAULT_GRID_STRATEGIES)))
+        _emit(render(saved, command), args.no_write)
+        return
     if not Path(args.table).exists():
         sys.exit(f"the table {args.table} is missing (see ../shared/benchmarks/README.md)")
     strategies = args.strategy or list(DEFAULT_GRID_STRATEGIES)
@@ -133,12 +166,13 @@ def main() -> None:
         command += f" --seeds {args.seeds}"
     for s in args.strategy or []:
         command += f" --strategy {s}"
-    text = render(result, command)
-    if args.no_write:
-        print(text)
-    else:
+    _emit(render(result, command), args.no_write)
+
+
+def _emit(text: str, no_write: bool) -> None:
+    if not no_write:
         write_section("nb201-grid", text)
-        print(text)
+    print(text)
 
 
 if __name__ == "__main__":

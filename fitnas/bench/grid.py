@@ -28,7 +28,6 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +61,9 @@ GRID_LIMITS: tuple[GridLimit, ...] = (
 GRID_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200)
 GRID_SEEDS = 20
 #: The strategies of a grid run unless others are named: every fitnas strategy as a user gets
-#: it (growtrim with lambda_beta=0 too: the limits, not eq. 4, govern memory here) and the
-#: Optuna baselines.
+#: it (``growtrim``'s default is ``lambda_beta=0``) and the Optuna baselines.
 DEFAULT_GRID_STRATEGIES: tuple[str, ...] = (
-    "random", "coordinate", "growtrim", "growtrim:lambda_beta=0", "evolution", "optuna-tpe",
-    "optuna-nsga2")
+    "random", "coordinate", "growtrim", "evolution", "optuna-tpe", "optuna-nsga2")
 
 
 def grid_columns(table: str | Path) -> list[str]:
@@ -122,6 +119,14 @@ class CellResult:
         value = self.median_regret[strategy][checkpoint]
         return math.inf if value is None else value
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        """The cell of a saved grid (:meth:`to_dict`)."""
+        return cls(data["metric"], data["limit"], dict(data["limits"]), data["feasible_rows"],
+                   data["table_best_feasible"],
+                   {s: {int(c): v for c, v in r.items()} for s, r in data["median_regret"].items()},
+                   dict(data["seconds_per_run"]), list(data.get("notes", [])))
+
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "limit": self.limit, "limits": self.limits,
                 "feasible_rows": self.feasible_rows,
@@ -161,6 +166,14 @@ class GridResult:
                                           for c in self.checkpoints},
                     "median_regret": {str(c): self.grid_median(s, c) for c in self.checkpoints}}
                 for s in self.strategies}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GridResult:
+        """A saved grid (the ``--json`` output, :meth:`to_dict`)."""
+        return cls(data["table"], list(data["strategies"]), data["seeds"], data["seed_base"],
+                   [int(c) for c in data["checkpoints"]],
+                   [CellResult.from_dict(c) for c in data["cells"]], float(data["seconds"]),
+                   int(data["jobs"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": self.table, "strategies": self.strategies, "seeds": self.seeds,
@@ -264,13 +277,19 @@ def run_grid(table: str | Path, strategies: Sequence[str | StrategySpec] | None 
     else:
         import multiprocessing
 
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
-            futures = [pool.submit(_run_unit, unit) for unit in units]
-            for future in as_completed(futures):
-                results.append(future.result())
+        # spawn, not fork: a forked child of a process that has used torch can hang
+        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_one_thread)
+        try:
+            for result in pool.imap_unordered(_run_unit, units):
+                results.append(result)
                 if progress is not None:
-                    progress(_describe(results[-1]))
+                    progress(_describe(result))
+            pool.close()
+        except BaseException:
+            pool.terminate()  # Ctrl-C or an error: no worker is left running
+            raise
+        finally:
+            pool.join()
     cells = _cells(results, columns, limits, [s.label or s.name for s in specs])
     return GridResult(str(table), [s.label or s.name for s in specs], seeds, seed_base,
                       checkpoints, cells, time.perf_counter() - start, jobs)

@@ -5,13 +5,17 @@ Run: ``python benchmarks/estimate_speed.py`` (fvcore and thop rows need ``pip in
 
 Two paths, side by side in one process, on the same encodings and graphs:
 
-* reference: the graph built by the reference construction path (``fitnas.arch.nodes``'s
-  staged checks, op arithmetic not memoized: what every graph took before the one-pass path),
-  and ``estimate(..., fast=False)`` (the lifetime table of ``fitnas.costs.lifetime``, Chan's
-  memory and the counts, each computed from the graph);
-* compact: the one-pass construction (memoized op arithmetic) and ``estimate`` on the compact
-  integer form (``fitnas.costs.compact``), made on the graph's first estimate. Estimates are
-  timed on freshly decoded graphs, so every one includes making the compact form.
+* reference: what every graph took before the fast path. The spaces' reference writer
+  (``Emitter.build_reference``: every node written out by the decoder and kept as written), the
+  graph built by the reference construction path (``fitnas.arch.nodes``'s staged checks, op
+  arithmetic not memoized), and ``estimate(..., fast=False)`` (the lifetime table of
+  ``fitnas.costs.lifetime``, Chan's memory and the counts, each computed from the graph);
+* compact: the fast path. The emitter checks each node as it is written (memoized op arithmetic),
+  copies layers from pieces written once per kind of layer and input shape and a stage's cells
+  from one written cell, and hands the checked columns to the graph (trusted rows); graphs from
+  JSON take the one-pass construction; ``estimate`` runs on the compact integer form
+  (``fitnas.costs.compact``), made on the graph's first estimate. Estimates are timed on freshly
+  decoded graphs, so every one includes making the compact form.
 
 Also: mobilenet_v2 against fvcore and thop (build the torch module, then count), estimates of
 random ArchGraphs, and the costs of all 15,625 NAS-Bench-201 cells (``space.parse``,
@@ -44,6 +48,7 @@ from fitnas.arch.random_graph import random_graph
 from fitnas.costs import estimate
 from fitnas.modelspec import load_graph
 from fitnas.spaces import create_space, list_spaces
+from fitnas.spaces._emit import Emitter
 
 TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "nb201_12epoch.csv"
 PATHS = ("reference", "compact")
@@ -53,17 +58,19 @@ TABLE_GOAL_S = 10.0
 
 @contextmanager
 def construction(path: str) -> Iterator[None]:
-    """Graphs built by the reference construction path (``path == "reference"``) or the one-pass
-    path (the default)."""
+    """Graphs written and built by the reference path (``path == "reference"``: the spaces'
+    reference writer, the staged checks) or the fast path (the default)."""
     if path != "reference":
         yield
         return
-    saved = graph_module.fast_rows
+    saved = graph_module.fast_rows, vars(Emitter)["build"]
     graph_module.fast_rows = lambda input_shape, raw: None
+    Emitter.build = Emitter.build_reference  # type: ignore[method-assign]
     try:
         yield
     finally:
-        graph_module.fast_rows = saved
+        graph_module.fast_rows = saved[0]
+        Emitter.build = saved[1]  # type: ignore[method-assign]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -223,11 +230,15 @@ def main() -> None:
         "Command: `python benchmarks/estimate_speed.py` (one torch thread; fitnas itself runs on "
         "one core). " + machine_line(),
         "",
-        "Two paths in the same run. *Reference*: the graph built by the reference construction "
-        "path (staged checks, op arithmetic not memoized) and `estimate(..., fast=False)` (the "
-        "lifetime table, Chan's memory and the counts from the graph). *Compact*: the one-pass "
-        "construction (memoized op arithmetic) and `estimate` on the compact integer form "
-        "(`fitnas.costs.compact`), which is made on a graph's first estimate and kept with it.",
+        "Two paths in the same run. *Reference*: networks written node by node by the spaces' "
+        "reference writer, the graph built by the reference construction path (staged checks, op "
+        "arithmetic not memoized) and `estimate(..., fast=False)` (the lifetime table, Chan's "
+        "memory and the counts from the graph). *Compact*: the fast path: the spaces' emitter "
+        "checks each node as it writes it (memoized op arithmetic), copies layers from pieces "
+        "written once per kind of layer and input shape (and a stage's cells from one written "
+        "cell) and hands the checked columns to the graph; graphs from JSON take the one-pass "
+        "construction; `estimate` runs on the compact integer form (`fitnas.costs.compact`), "
+        "made on a graph's first estimate and kept with it.",
         "",
         "mobilenet_v2 at 1x3x224x224; median of "
         f"{args.repeats} runs for fvcore and thop, {args.repeats * 4} (estimate) and "

@@ -7,13 +7,15 @@ construction (a list that is not topological is sorted stably, keeping the given
 can). Shapes are inferred at construction, so an impossible shape is an error here, naming the
 node, and never a surprise at training time.
 
-Construction takes one pass over a list that is already a topological order of valid nodes (what
-every search space writes), with the op arithmetic memoized (``fitnas.arch.ops._facts``); any
-other list (out of order, a bad name, attribute or shape) takes the reference path, which checks
-in stages (names and attributes, inputs, cycles, shapes) and raises the same error as always.
-Both paths give the same graph. The graph keeps its nodes as columns; ``nodes`` makes the
-:class:`Node` objects on first use, and :meth:`ArchGraph.arrays` gives the integer form the cost
-models read (``fitnas.costs.compact``).
+Construction takes one pass over a list that is already a topological order of valid nodes, with
+the op arithmetic memoized (``fitnas.arch.ops._facts``); any other list (out of order, a bad name,
+attribute or shape) takes the reference path, which checks in stages (names and attributes,
+inputs, cycles, shapes) and raises the same error as always. Both paths give the same graph. A
+writer that checked every node itself (the search spaces' emitter, ``fitnas.spaces._emit``)
+hands over its checked columns instead (:func:`~fitnas.arch.nodes.trusted_rows`), taken as they
+are. The graph keeps its nodes as columns; ``nodes`` makes the :class:`Node` objects on first
+use (and the input names, where the graph was given indices only), and
+:meth:`ArchGraph.arrays` gives the integer form the cost models read (``fitnas.costs.compact``).
 
 ``fingerprint()`` is the de-duplication key: it hashes the structure (ops, attributes, how nodes
 connect, the input shape) and ignores node names and the order of independent nodes, so equal
@@ -25,12 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ArchError
-from .nodes import INPUT, Node, checked_rows, fast_rows, node_dict
+from .nodes import INPUT, Node, Rows, checked_rows, fast_rows, node_dict
 from .ops import OpSpec, Shape, numel
 from .ops._facts import NodeFacts
 
@@ -39,8 +40,7 @@ __all__ = ["INPUT", "ArchGraph", "Node", "NodeArrays", "NodeFacts", "check_order
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class NodeArrays:
+class NodeArrays(NamedTuple):
     """A graph as arrays (what ``fitnas.costs.compact`` reads).
 
     Arrays over tensors (``names``, ``inputs``, ``shapes``, ``elements``, ``last_readers``)
@@ -49,7 +49,7 @@ class NodeArrays:
     reads each tensor (its own index when none does); ``repeats`` lists the nodes that read a
     tensor twice. Arrays over nodes (``specs``, ``params``, ``macs``, ``bias_macs``,
     ``workspace``: elements of the op's workspace, ``input_elements``: elements of its inputs,
-    summed) have node ``k`` at ``k - 1``.
+    summed, ``kinds`` and ``layer_io``: see :class:`NodeFacts`) have node ``k`` at ``k - 1``.
     """
 
     names: tuple[str, ...]
@@ -66,6 +66,8 @@ class NodeArrays:
     bias_macs: tuple[int, ...]
     workspace: tuple[int, ...]
     input_elements: tuple[int, ...]
+    kinds: tuple[int, ...]
+    layer_io: tuple[int, ...]
 
 
 class ArchGraph:
@@ -73,7 +75,10 @@ class ArchGraph:
 
     Args:
         input_shape: the network input's shape, batch first, e.g. ``(1, 3, 32, 32)``.
-        nodes: the nodes; ``Node`` objects or ``(name, op, inputs, attrs)`` tuples.
+        nodes: the nodes; ``Node`` objects or ``(name, op, inputs, attrs)`` tuples, all
+            checked here; or the :class:`~fitnas.arch.nodes.Rows` of nodes checked already
+            (:func:`~fitnas.arch.nodes.trusted_rows`, what the search spaces' emitter makes),
+            taken as they are.
         outputs: names of the output nodes; default: the last node.
         name: an optional label (not part of the fingerprint).
     """
@@ -81,18 +86,23 @@ class ArchGraph:
     def __init__(
         self,
         input_shape: Sequence[int],
-        nodes: Iterable[Node | tuple[Any, ...]],
+        nodes: Iterable[Node | tuple[Any, ...]] | Rows,
         outputs: Sequence[str] | None = None,
         name: str = "",
     ) -> None:
         self.input_shape: Shape = _check_input_shape(input_shape)
         self.name = name
-        raw = list(nodes)
-        if not raw:
+        if type(nodes) is Rows:
+            rows = nodes
+        else:
+            raw = list(nodes)
+            if not raw:
+                raise ArchError("an architecture graph needs at least one node")
+            rows = fast_rows(self.input_shape, raw) or checked_rows(self.input_shape, raw)
+        if not rows.names:
             raise ArchError("an architecture graph needs at least one node")
-        rows = fast_rows(self.input_shape, raw) or checked_rows(self.input_shape, raw)
         self._order: tuple[str, ...] = rows.names
-        self._ops, self._inputs, self._attrs = rows.ops, rows.inputs, rows.attrs
+        self._ops, self._input_names, self._attrs = rows.ops, rows.inputs, rows.attrs
         self._in_idx, self._facts = rows.in_idx, rows.facts
         self._index, self._last, self._repeats = rows.positions, rows.last, rows.repeats
         self._nodes = rows.nodes
@@ -103,13 +113,23 @@ class ArchGraph:
         self.outputs: tuple[str, ...] = out
         self._fingerprint: str | None = None
         self._consumers: dict[str, list[str]] | None = None
-        self._arrays: NodeArrays | None = None
         self._totals: tuple[int, int, int] | None = None
         #: Forms derived from this immutable graph by the cost models, by name (e.g. the
         #: compact form of ``fitnas.costs.compact``); never part of the graph's identity.
         self._derived: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- queries
+    @property
+    def _inputs(self) -> tuple[tuple[str, ...], ...]:
+        """The names of each node's inputs (made from the input indices on first use when the
+        graph was made from trusted rows)."""
+        if self._input_names is None:
+            names = (INPUT, *self._order)
+            self._input_names = tuple(
+                (names[k[0]],) if len(k) == 1 else tuple(map(names.__getitem__, k))
+                for k in self._in_idx)
+        return self._input_names
+
     def _facts_index(self, name: str) -> int:
         """Where node ``name``'s facts are; ``KeyError`` for the input and unknown names."""
         k = self._index[name]
@@ -202,22 +222,22 @@ class ArchGraph:
         return tuple(n for n, op in zip(self._order, self._ops) if op == "opaque")
 
     def arrays(self) -> NodeArrays:
-        """The graph as arrays over its tensors and nodes (made once)."""
-        if self._arrays is None:
-            specs, shapes, elements, params, macs, bias, workspace, read = zip(*self._facts)
-            self._arrays = NodeArrays(
-                names=(INPUT, *self._order),
-                positions=MappingProxyType(self._index),
-                inputs=((), *self._in_idx),
-                shapes=(self.input_shape, *shapes),
-                elements=(numel(self.input_shape), *elements),
-                outputs=tuple(self._index[o] for o in self.outputs),
-                last_readers=self._last,
-                repeats=self._repeats,
-                specs=specs, params=params, macs=macs, bias_macs=bias, workspace=workspace,
-                input_elements=read,
-            )
-        return self._arrays
+        """The graph as arrays over its tensors and nodes, made on each call (the cost models
+        keep what they make of them, ``fitnas.costs.compact``)."""
+        specs, shapes, elements, params, macs, bias, workspace, read, kinds, io = \
+            zip(*self._facts)
+        return NodeArrays(
+            names=(INPUT, *self._order),
+            positions=MappingProxyType(self._index),
+            inputs=((), *self._in_idx),
+            shapes=(self.input_shape, *shapes),
+            elements=(numel(self.input_shape), *elements),
+            outputs=tuple(self._index[o] for o in self.outputs),
+            last_readers=self._last,
+            repeats=self._repeats,
+            specs=specs, params=params, macs=macs, bias_macs=bias, workspace=workspace,
+            input_elements=read, kinds=kinds, layer_io=io,
+        )
 
     def __len__(self) -> int:
         return len(self._order)

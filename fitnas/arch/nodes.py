@@ -6,6 +6,11 @@ checked in one pass, :func:`fast_rows`, with the op arithmetic memoized
 shape) goes to :func:`checked_rows`, the reference path, which checks in stages (names and
 attributes, then inputs, then cycles, sorting a list that is not topological, then shapes in
 order) and raises the first problem, naming the node. Both give the same rows.
+
+:func:`trusted_rows` is the third way, for a caller that checked every node itself as it wrote it
+(``fitnas.spaces._emit``: attributes normalized and facts made by
+``fitnas.arch.ops._facts.node_facts``, inputs resolved to earlier tensors): it only adds what
+follows from those columns, and leaves the input names to be made when first asked for.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ..errors import ArchError
 from .ops import Shape, create_op
 from .ops._facts import NodeFacts, complete_facts, node_facts, trusted, trusted_facts
 
-__all__ = ["INPUT", "Node", "Rows", "checked_rows", "fast_rows", "node_dict"]
+__all__ = ["INPUT", "Node", "Rows", "checked_rows", "fast_rows", "node_dict", "trusted_rows"]
 
 INPUT = "input"
 
@@ -43,7 +48,8 @@ class Rows(NamedTuple):
 
     names: tuple[str, ...]
     ops: tuple[str, ...]
-    inputs: tuple[tuple[str, ...], ...]
+    #: the names of each node's inputs; ``None``: made from ``in_idx`` when first asked for
+    inputs: tuple[tuple[str, ...], ...] | None
     attrs: tuple[Mapping[str, Any], ...]
     in_idx: tuple[tuple[int, ...], ...]
     facts: tuple[NodeFacts, ...]
@@ -134,6 +140,23 @@ def fast_rows(input_shape: Shape, raw: list[Any]) -> Rows | None:
         inputs = tuple(converted)
     return Rows(names, ops, inputs, tuple(normal), tuple(in_idx), tuple(facts), index,
                 tuple(last), tuple(repeats), None)
+
+
+def trusted_rows(names: Sequence[str], ops: Sequence[str], attrs: Sequence[Mapping[str, Any]],
+                 in_idx: Sequence[tuple[int, ...]], facts: Sequence[NodeFacts],
+                 positions: dict[str, int], repeats: Sequence[int]) -> Rows:
+    """The rows of nodes their writer checked already: unique names other than ``"input"``
+    (``positions`` maps each, and ``"input"`` to 0, to its tensor index), attributes normalized
+    and ``facts`` made by ``node_facts`` over the shapes of the tensors ``in_idx`` names, each an
+    earlier one; ``repeats``: the nodes that read one tensor twice. Nothing is checked again."""
+    last = list(range(len(names) + 1))  # the last node that reads each tensor
+    k = 0
+    for k_in in in_idx:
+        k += 1
+        for j in k_in:
+            last[j] = k
+    return Rows(tuple(names), tuple(ops), None, tuple(attrs), tuple(in_idx), tuple(facts),
+                positions, tuple(last), tuple(repeats), None)
 
 
 def _as_row(item: Any) -> tuple[Any, Any, Any, Any]:

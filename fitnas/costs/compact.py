@@ -7,7 +7,9 @@ workspace, and flags (a view, may run in place, a weight, an output); with the t
 parameters and MACs (``fitnas.costs.counts``) and Chan et al.'s largest layer input plus
 output, ``max_l (|x_l| + |y_l|)`` of paper 002 eq. 6 (``fitnas.costs.chan.largest_layer_io``,
 the reference: views and weights are not layers, a layer's inputs are its distinct activation
-inputs), none of which depends on the execution order.
+inputs), none of which depends on the execution order. The flags and each layer's input plus
+output come with the graph's per-node facts (``NodeFacts.kind``, ``NodeFacts.layer_io``,
+computed once per memoized entry), so this is a few passes in C over the graph's arrays.
 
 :func:`peak` then runs one execution order, default the graph's own, through the lifetime model
 of paper 000 (MemNAS) section 3.4 in integers, in one pass over the nodes that may share a
@@ -26,28 +28,23 @@ is the same at every dtype, so one pass serves every dtype.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import accumulate, compress
+from itertools import accumulate, chain, compress
 from operator import add, itemgetter, sub
 from typing import Any, NamedTuple
 
-from ..arch import INPUT, ArchGraph, OpSpec, Shape, check_order
+from ..arch import INPUT, ArchGraph, Shape, check_order
 from ..arch.graph import NodeArrays
+from ..arch.ops._facts import ALIAS, INPLACE, WEIGHT
 
 __all__ = ["ALIAS", "INPLACE", "OUTPUT", "WEIGHT", "CompactGraph", "Pass", "compact", "peak"]
 
-#: Flag: the op returns its first input's buffer (identity, flatten, dropout).
-ALIAS = 1
-#: Flag: the op may overwrite an input buffer (activations, add, mul).
-INPLACE = 2
-#: Flag: the tensor is a weight (a ``parameter`` node), not an activation.
-WEIGHT = 4
-#: Flag: the tensor is an output of the graph.
+#: Flag: the tensor is an output of the graph (the other flags are the op's
+#: :attr:`~fitnas.arch.graph.NodeFacts.kind`: ``ALIAS``, the op returns its first input's buffer
+#: (identity, flatten, dropout); ``INPLACE``, it may overwrite an input buffer (activations,
+#: add, mul); ``WEIGHT``, the tensor is a weight (a ``parameter`` node), not an activation).
 OUTPUT = 8
 
 _KEY = "fitnas.costs.compact"  # where the form is kept with its graph
-#: flags of each op (a catalogue entry is one object per op)
-_SPEC_FLAGS: dict[OpSpec, int] = {}
 #: by flag value: the buffer is pinned (a weight or an output, never overwritten); the tensor
 #: may share a buffer (a view, an op that may run in place); the op is a layer (Chan's eq. 6)
 _PINS = tuple(bool(f & (WEIGHT | OUTPUT)) for f in range(16))
@@ -55,17 +52,7 @@ _SHARES = tuple(bool(f & (ALIAS | INPLACE)) for f in range(16))
 _LAYER = tuple(not f & (ALIAS | WEIGHT) for f in range(16))
 
 
-def _flags(spec: OpSpec) -> int:
-    flags = _SPEC_FLAGS.get(spec)
-    if flags is None:
-        flags = ALIAS if spec.alias else INPLACE if spec.inplace else 0
-        flags |= 0 if spec.activation else WEIGHT
-        _SPEC_FLAGS[spec] = flags
-    return flags
-
-
-@dataclass(frozen=True, eq=False)
-class CompactGraph:
+class CompactGraph(NamedTuple):
     """A graph as integer arrays over its tensors (index 0: the input; ``k``: the ``k``-th node
     of the graph's order), with what does not depend on the order. Made by :func:`compact`."""
 
@@ -85,6 +72,8 @@ class CompactGraph:
     outputs: tuple[int, ...]
     #: The last step of the graph's order that reads each tensor (its own step if none does).
     last: tuple[int, ...]
+    #: ``last``, with the last step for the outputs (alive to the end).
+    last_or_end: tuple[int, ...]
     #: The nodes that may share a buffer (views, ops that may run in place), in graph order.
     sharing: tuple[int, ...]
     params: int
@@ -119,6 +108,8 @@ def _largest_layer_io(arrays: NodeArrays, flags: tuple[int, ...], act: Sequence[
                       weights: bool) -> int:
     """Chan's ``max_l (|x_l| + |y_l|)``: ``|x_l|`` sums a layer's distinct activation inputs
     (all its inputs' elements, less the weights it reads and an input it reads twice)."""
+    if not weights and not arrays.repeats:
+        return max(arrays.layer_io, default=0)
     inputs = arrays.inputs
     if weights:
         x = [act[i[0]] if len(i) == 1 else sum(act[u] for u in set(i)) for i in inputs[1:]]
@@ -136,17 +127,28 @@ def compact(graph: ArchGraph) -> CompactGraph:
     if found is not None:
         return found
     arrays = graph.arrays()
-    try:
-        flags = [0, *_gather(_SPEC_FLAGS, arrays.specs)]
-    except KeyError:
-        flags = [0, *map(_flags, arrays.specs)]
-    for k in arrays.outputs:
+    kinds = arrays.kinds
+    n = len(kinds)
+    outputs = arrays.outputs
+    flags = [0, *kinds]
+    for k in outputs:
         flags[k] |= OUTPUT
     frozen = tuple(flags)
     elements = arrays.elements
-    weights = any(f & WEIGHT for f in set(frozen))
-    activation = tuple(0 if f & WEIGHT else e for e, f in zip(elements, frozen)) if weights \
-        else elements
+    weights = max(kinds) >= WEIGHT  # (the other kinds are at most ALIAS | INPLACE)
+    if weights:
+        activation = tuple(0 if f & WEIGHT else e for e, f in zip(elements, frozen))
+        pinned = (True, *_gather(_PINS, frozen[1:]))
+    else:
+        activation = elements
+        pins = [False] * (n + 1)
+        pins[0] = True
+        for k in outputs:
+            pins[k] = True
+        pinned = tuple(pins)
+    last_or_end = list(arrays.last_readers)
+    for k in outputs:
+        last_or_end[k] = n
     made = CompactGraph(
         names=arrays.names,
         positions=arrays.positions,
@@ -155,11 +157,12 @@ def compact(graph: ArchGraph) -> CompactGraph:
         activation_elements=activation,
         workspace=(0, *arrays.workspace) if any(arrays.workspace) else None,
         flags=frozen,
-        pinned=(True, *_gather(_PINS, frozen[1:])),
+        pinned=pinned,
         shapes=arrays.shapes,
-        outputs=arrays.outputs,
+        outputs=outputs,
         last=arrays.last_readers,
-        sharing=tuple(compress(range(len(frozen)), _gather(_SHARES, frozen))),
+        last_or_end=tuple(last_or_end),
+        sharing=tuple(compress(range(1, n + 1), _gather(_SHARES, kinds))),
         params=sum(arrays.params),
         macs=sum(arrays.macs),
         bias_macs=sum(arrays.bias_macs),
@@ -197,7 +200,8 @@ def peak(graph: ArchGraph, order: Sequence[str] | None = None, inplace: bool = T
     own = isinstance(seq, range)
     if own:  # the graph's order: a tensor's index is its step
         step: Sequence[int] = range(n + 1)
-        last = list(cg.last)
+        last: Sequence[int] = cg.last_or_end
+        death = list(last)
         sharing: Sequence[int] = cg.sharing
     else:
         step = [0] * (n + 1)
@@ -208,11 +212,11 @@ def peak(graph: ArchGraph, order: Sequence[str] | None = None, inplace: bool = T
             for u in inputs[v]:
                 last[u] = k
         sharing = [v for v in seq if flags[v] & (ALIAS | INPLACE)]
-    for o in cg.outputs:
-        last[o] = n
+        for o in cg.outputs:
+            last[o] = n
+        death = last[:]
     sizes = list(cg.activation_elements)  # each tensor's own buffer (weights: zero bytes)
     buffer_of = list(range(n + 1))
-    death = last[:]
     pinned = list(cg.pinned)  # the caller's input, weights and outputs are never overwritten
     for v in sharing:
         f = flags[v]
@@ -237,15 +241,19 @@ def peak(graph: ArchGraph, order: Sequence[str] | None = None, inplace: bool = T
             death[b] = last[v]
         if f & OUTPUT:
             pinned[b] = True
-    # alive elements per step: buffers born (at their owner's step) less buffers dead
-    gone = [0] * (n + 2)
+    # alive elements per step: buffers born (at their owner's step) less buffers dead (by the
+    # step before: ``gone[d]`` holds the buffers whose last step is ``d``)
+    gone = [0] * (n + 1)
     for size, d in zip(sizes, death):
-        gone[d + 1] += size
+        gone[d] += size
     born = sizes if own else [sizes[0], *map(sizes.__getitem__, seq)]
-    totals = list(accumulate(map(sub, born, gone)))
+    alive = accumulate(map(sub, born, chain((0,), gone)))
     workspace = cg.workspace
-    if workspace is not None:
-        totals = list(map(add, totals, [0, *map(workspace.__getitem__, seq)]))
+    if workspace is None:
+        totals = list(alive)
+    else:
+        totals = list(map(add, alive, workspace if own else
+                          [0, *map(workspace.__getitem__, seq)]))
     best = max(totals)
     at = totals.index(best)
     return Pass(best, at, INPUT if at == 0 else cg.names[seq[at - 1]])

@@ -27,6 +27,12 @@ trimmed, or cuts one existing block-to-end connection (eq. 2's ``N_con``) while 
 remain: a cell keeps one output. :func:`trim_space_size` is eq. 2 with these two conventions.
 ``mutations`` change one field of one block (an input, an operation, the combination).
 
+Decoding copies each layer (with the block's combination, for a block's second layer), the
+cells' preprocessing, the stem and the head from pieces written once per process for their kind
+and input shape (:meth:`Emitter.template`): the nodes, names and order that
+``fitnas.spaces._cell_ops.emit_cell`` writes node by node (the reference writer, which
+:meth:`Emitter.build` falls back to), in a fraction of the time.
+
 Tokens, one vocabulary: locations ``0..max_blocks``, then the 7 operations, the 2
 combinations, ``CONNECTED``/``CUT``, ``TRIM``, one token per cell, and layers 1-2. A block is
 ``IP1 IP2 O1 O2 C END`` (six tokens), a trim ``TRIM cell block layer``.
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ..arch import INPUT, ArchGraph
@@ -48,7 +55,7 @@ from ._base import (
     register_space,
     step_along,
 )
-from ._cell_ops import COMBINATIONS, OPS, emit_cell
+from ._cell_ops import COMBINATIONS, OPS, emit_cell, emit_layer
 from ._emit import Emitter
 
 __all__ = ["COMBINATIONS", "OPS", "CellsSpace", "augment_space_size", "trim_space_size"]
@@ -109,6 +116,7 @@ class CellsSpace(SearchSpace):
                 self.cell_plan.append((True, self.filters * 2**stage))
             self.cell_plan += [(False, self.filters * 2**stage)] * self.cells_per_stage
         self.n_cells = len(self.cell_plan)
+        self._prefixes = [cell_prefixes(k, self.max_blocks) for k in range(self.n_cells)]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "stages": self.stages,
@@ -311,16 +319,94 @@ class CellsSpace(SearchSpace):
 
     # ----------------------------------------------------------------- decode
     def decode(self, enc: Cells) -> ArchGraph:
-        blocks, ident, cut = self.validate(enc)
-        em = Emitter(self.input_shape)
-        x = em.add("conv2d", (INPUT,), "stem_", out_channels=self.filters, kernel=3, padding=1,
-                   bias=False)
-        x = em.add("batchnorm", (x,), "stem_")
+        return Emitter.build(self.input_shape, partial(self._write, *self.validate(enc)),
+                             name="cells")
+
+    def _write(self, blocks: tuple[Block, ...], ident: tuple[tuple[int, int, int], ...],
+               cut: tuple[int, ...], em: Emitter) -> None:
+        x = em.template(_stem, (INPUT,), self.filters, prefix="stem_")
         trimmed = set(ident)
+        plan = None if em.reference else block_plan(blocks, cut)
         for k, (reduction, width) in enumerate(self.cell_plan):
             skip = {(b, lay) for (kc, b, lay) in trimmed if kc == k}
-            x = emit_cell(em, x, blocks, skip, cut, width, reduction, self.output, f"k{k}_")
-        x = em.add("relu", (x,), "head_")
-        x = em.add("global_avgpool", (x,), "head_", keepdim=False)
-        x = em.add("linear", (x,), "head_", out_features=self.classes)
-        return em.graph(name="cells")
+            if plan is None:  # the reference writer
+                x = emit_cell(em, x, blocks, skip, cut, width, reduction, self.output, f"k{k}_")
+            else:
+                x = write_cell(em, x, plan, skip, width, reduction, self.output,
+                               self._prefixes[k])
+        em.template(_head, (x,), self.classes, prefix="head_")
+
+
+def _stem(em: Emitter, x: str, filters: int, prefix: str = "") -> str:
+    """The stem: 3x3 conv (no bias) to ``filters``, BN."""
+    x = em.add("conv2d", (x,), prefix, out_channels=filters, kernel=3, padding=1, bias=False)
+    return em.add("batchnorm", (x,), prefix)
+
+
+def _head(em: Emitter, x: str, classes: int, prefix: str = "") -> str:
+    """The head: ReLU, global average pool, linear classifier."""
+    x = em.add("relu", (x,), prefix)
+    x = em.add("global_avgpool", (x,), prefix, keepdim=False)
+    return em.add("linear", (x,), prefix, out_features=classes)
+
+
+#: The blocks a cell writes, ``(b, IP1, IP2, O1, O2, C)`` each, and those connected to its end.
+BlockPlan = tuple[tuple[tuple[int, int, int, str, str, str], ...], tuple[int, ...]]
+
+
+def block_plan(blocks: Sequence[Block], cut: Sequence[int]) -> BlockPlan:
+    """The blocks of a cell that are written (a block cut from the cell's end is written only
+    where a connected block reads it), and the blocks connected to the cell's end."""
+    connected = tuple(b for b in range(1, len(blocks) + 1) if b not in cut)
+    live = set(connected)
+    for b in range(len(blocks), 0, -1):
+        if b in live:
+            live.update(i for i in blocks[b - 1][:2] if i > 0)
+    return tuple((b, *block) for b, block in enumerate(blocks, start=1) if b in live), connected
+
+
+def write_cell(em: Emitter, x: str, plan: BlockPlan, skip: set[tuple[int, int]], width: int,
+               reduction: bool, output: str, prefixes: CellPrefixes) -> str:
+    """One cell over input ``x``: the nodes of ``fitnas.spaces._cell_ops.emit_cell`` (what the
+    reference writer writes), with the layers copied from pieces written once per kind of layer
+    and input shape (:meth:`Emitter.template`). ``skip`` holds the ``(block, layer)`` pairs made
+    identity; ``prefixes`` are the cell's names (:func:`cell_prefixes`)."""
+    cell, by_block = prefixes
+    template = em.template
+    states = {0: template(Emitter.relu_conv_bn, (x,), width, prefix=cell + "pre_")}
+    for b, i1, i2, o1, o2, comb in plan[0]:
+        if skip:
+            o1 = "identity" if (b, 1) in skip else o1
+            o2 = "identity" if (b, 2) in skip else o2
+        first_prefix, block_prefix = by_block[b]
+        first = template(emit_layer, (states[i1],), o1, width, 2 if reduction and i1 == 0 else 1,
+                         prefix=first_prefix)
+        states[b] = template(_second_layer, (states[i2], first), o2, width,
+                             2 if reduction and i2 == 0 else 1, comb, prefix=block_prefix)
+    ends = [states[b] for b in plan[1]]
+    if len(ends) == 1:
+        return ends[0]
+    if output == "add":
+        ends = [e if em.channels(e) == width else
+                template(Emitter.relu_conv_bn, (e,), width, prefix=f"{cell}end{k}_")
+                for k, e in enumerate(ends)]
+    return em.add(output, ends, cell + "out_")
+
+
+def _second_layer(em: Emitter, x: str, first: str, op: str, width: int, stride: int, comb: str,
+                  prefix: str = "") -> str:
+    """A block's second layer (``op`` on ``x``) and the block's output: ``comb`` of its first
+    layer's output ``first`` and the second's. ``prefix`` names the block (``k0_b1``)."""
+    second = emit_layer(em, x, op, width, stride, prefix + "l2_")
+    return em.add(comb, (first, second), prefix + "_")
+
+
+#: A cell's prefix (``k0_``) and, by block number, its first layer's and its own (``k0_b1l1_``,
+#: ``k0_b1``).
+CellPrefixes = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def cell_prefixes(k: int, max_blocks: int) -> CellPrefixes:
+    """The names of cell ``k`` (0-based) and of its blocks 1..``max_blocks`` (index 0 unused)."""
+    cell = f"k{k}_"
+    return cell, tuple((f"{cell}b{b}l1_", f"{cell}b{b}") for b in range(max_blocks + 1))

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ..arch import INPUT, ArchGraph
@@ -352,8 +353,12 @@ class ChainSpace(SearchSpace):
 
     # ----------------------------------------------------------------- decode
     def decode(self, enc: Chain) -> ArchGraph:
-        convs, fcs = self.validate(enc)
-        em = Emitter(self.input_shape)
+        enc = self.validate(enc)
+        return Emitter.build(self.input_shape, partial(self._write, enc),
+                             name=f"chain:{self.format(enc)}")
+
+    def _write(self, enc: Chain, em: Emitter) -> None:
+        convs, fcs = enc
         x = INPUT
         for i, (n, fx, fy, px, py, sx, sy) in enumerate(convs):
             p = f"c{i}_"
@@ -368,8 +373,7 @@ class ChainSpace(SearchSpace):
         for k, n in enumerate(fcs):
             x = em.add("linear", (x,), f"fc{k}_", out_features=n)
             x = em.add("relu", (x,), f"fc{k}_")
-        x = em.add("linear", (x,), "out_", out_features=self.classes)
-        return em.graph(name=f"chain:{self.format(enc)}")
+        em.add("linear", (x,), "out_", out_features=self.classes)
 
 
 def _positive(value: Any, where: str) -> int:

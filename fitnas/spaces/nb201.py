@@ -28,8 +28,11 @@ computation, or removing one). Tokens: one per edge, the index
 of its operation in :data:`OPS`.
 
 Decoding writes a stage's cell once and copies it for the stage's N cells
-(:meth:`Emitter.splice`): the same nodes, names and order as writing each cell out, in a
-fraction of the time (the hot path of a search, and of costing the whole table).
+(:meth:`Emitter.repeat`), and copies the cell's nodes, the stem, the head and the reduction
+blocks from pieces written once per process (:meth:`Emitter.template`, keyed by the operations
+of a node's edges, the width and the input shape): the same nodes, names and order as writing
+each cell out node by node (the reference writer), in a fraction of the time (the hot path of a
+search, and of costing the whole table).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator, Sequence
+from functools import lru_cache, partial
 from typing import Any
 
 from ..arch import INPUT, ArchGraph
@@ -190,48 +194,78 @@ class NB201Space(SearchSpace):
     # ----------------------------------------------------------------- decode
     def decode(self, enc: tuple[str, ...]) -> ArchGraph:
         enc = self.validate(enc)
-        em = Emitter(self.input_shape)
+        return Emitter.build(self.input_shape, partial(self._write, enc),
+                             name=f"nb201:{_cellstr(enc)}")
+
+    def _write(self, enc: tuple[str, ...], em: Emitter) -> None:
         c = self.channels
-        x = em.add("conv2d", (INPUT,), "stem_", out_channels=c, kernel=3, padding=1, bias=False)
-        x = em.add("batchnorm", (x,), "stem_")
+        x = em.template(_stem, (INPUT,), c, prefix="stem_")
         for stage in range(3):
             width = c * 2**stage
             if stage > 0:
-                x = self._reduction(em, x, width, f"s{stage}_res_")
+                x = em.template(_reduction, (x,), width, prefix=f"s{stage}_res_")
             # the stage's cells are one piece, written once and copied for each cell
             piece = em.fragment({_CELL_INPUT: x})
-            end = self._cell(piece, _CELL_INPUT, enc, width, "")
-            for k in range(self.cells_per_stage):
-                names = em.splice(piece, f"s{stage}c{k}_", {_CELL_INPUT: x})
-                x = names[end] if names is not None else \
-                    self._cell(em, x, enc, width, f"s{stage}c{k}_")
-        x = em.add("batchnorm", (x,), "head_")
-        x = em.add("relu", (x,), "head_")
-        x = em.add("global_avgpool", (x,), "head_", keepdim=False)
-        x = em.add("linear", (x,), "head_", out_features=self.classes)
-        return em.graph(name=f"nb201:{_cellstr(enc)}")
-
-    @staticmethod
-    def _cell(em: Emitter, x: str, enc: tuple[str, ...], width: int, prefix: str) -> str:
-        nodes = [x]
-        for j in (1, 2, 3):
-            terms = []
-            for e, (i, to) in enumerate(EDGES):
-                if to == j:
-                    terms.append(_edge(em, enc[e], nodes[i], width, f"{prefix}e{i}{j}_"))
-            nodes.append(terms[0] if len(terms) == 1 else em.add("add", terms, f"{prefix}n{j}_"))
-        return nodes[3]
-
-    @staticmethod
-    def _reduction(em: Emitter, x: str, width: int, prefix: str) -> str:
-        a = em.relu_conv_bn(x, width, 3, 2, 1, prefix=prefix + "a_")
-        b = em.relu_conv_bn(a, width, 3, 1, 1, prefix=prefix + "b_")
-        s = em.add("avgpool", (x,), prefix + "short_", kernel=2, stride=2)
-        s = em.add("pwconv", (s,), prefix + "short_", out_channels=width)
-        return em.add("add", (b, s), prefix)
+            piece.output = _cell(piece, _CELL_INPUT, enc, width, "")
+            prefixes = _stage_prefixes(stage, self.cells_per_stage)
+            last = em.repeat(piece, prefixes, x)
+            if last is None:
+                for prefix in prefixes:
+                    x = _cell(em, x, enc, width, prefix)
+            else:
+                x = last
+        em.template(_head, (x,), self.classes, prefix="head_")
 
 
 _CELL_INPUT = "<cell input>"  # a placeholder: no node is named so
+
+
+def _cell(em: Emitter, x: str, enc: tuple[str, ...], width: int, prefix: str) -> str:
+    """One cell over ``x``; each of its nodes 1-3 copied from a piece written once per
+    operations of its edges, width and input shape (:meth:`Emitter.template`)."""
+    nodes = [x]
+    for j, ops in ((1, enc[:1]), (2, enc[1:3]), (3, enc[3:])):
+        nodes.append(em.template(_node, nodes[:j], ops, width, prefix=prefix))
+    return nodes[3]
+
+
+def _node(em: Emitter, *args: Any, prefix: str = "") -> str:
+    """Cell node ``j``: the sum of its ``j`` edges; ``args`` are the ``j`` earlier nodes, the
+    edges' operations (:data:`EDGES` order) and the width."""
+    *sources, ops, width = args
+    j = len(sources)
+    terms = [_edge(em, x, op, width, f"{prefix}e{i}{j}_")
+             for i, (x, op) in enumerate(zip(sources, ops))]
+    return terms[0] if len(terms) == 1 else em.add("add", terms, f"{prefix}n{j}_")
+
+
+def _stem(em: Emitter, x: str, channels: int, prefix: str = "") -> str:
+    """The stem: 3x3 conv (no bias) to ``channels``, BN."""
+    x = em.add("conv2d", (x,), prefix, out_channels=channels, kernel=3, padding=1, bias=False)
+    return em.add("batchnorm", (x,), prefix)
+
+
+def _head(em: Emitter, x: str, classes: int, prefix: str = "") -> str:
+    """The head: BN, ReLU, global average pool, linear classifier."""
+    x = em.add("batchnorm", (x,), prefix)
+    x = em.add("relu", (x,), prefix)
+    x = em.add("global_avgpool", (x,), prefix, keepdim=False)
+    return em.add("linear", (x,), prefix, out_features=classes)
+
+
+def _reduction(em: Emitter, x: str, width: int, prefix: str = "") -> str:
+    """The residual reduction block (``ResNetBasicblock``, stride 2)."""
+    a = em.relu_conv_bn(x, width, 3, 2, 1, prefix=prefix + "a_")
+    b = em.relu_conv_bn(a, width, 3, 1, 1, prefix=prefix + "b_")
+    s = em.add("avgpool", (x,), prefix + "short_", kernel=2, stride=2)
+    s = em.add("pwconv", (s,), prefix + "short_", out_channels=width)
+    return em.add("add", (b, s), prefix)
+
+
+@lru_cache(maxsize=64)
+def _stage_prefixes(stage: int, cells: int) -> tuple[str, ...]:
+    """The prefixes of a stage's cells (``s0c0_``, ``s0c1_``, ...)."""
+    return tuple(f"s{stage}c{k}_" for k in range(cells))
 
 
 def _cellstr(enc: tuple[str, ...]) -> str:
@@ -239,7 +273,8 @@ def _cellstr(enc: tuple[str, ...]) -> str:
     return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*enc)
 
 
-def _edge(em: Emitter, op: str, x: str, width: int, prefix: str) -> str:
+def _edge(em: Emitter, x: str, op: str, width: int, prefix: str = "") -> str:
+    """One edge's operation on ``x``."""
     if op == "none":
         return em.add("zero", (x,), prefix)
     if op == "skip_connect":

@@ -266,12 +266,13 @@ def test_decoded_graphs_take_the_one_pass_construction(name: str) -> None:
 def test_nb201_cells_copied_from_one_piece_equal_cells_written_out(
     cells_per_stage: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``nb201`` writes a stage's cell once and copies it (``Emitter.splice``): the nodes, their
+    """``nb201`` writes a stage's cell once and copies it (``Emitter.repeat``): the nodes, their
     names and order are those of writing every cell out."""
     space = create_space("nb201", cells_per_stage=cells_per_stage)
     encodings = [space.sample(seed) for seed in range(40)]
     copied = [space.decode(e).to_dict() for e in encodings]
-    monkeypatch.setattr(Emitter, "splice", lambda self, piece, prefix, inputs: None)
+    monkeypatch.setattr(Emitter, "repeat", lambda self, piece, prefixes, x: None)
+    monkeypatch.setattr(Emitter, "splice", lambda self, piece, prefix, inputs: False)
     assert [space.decode(e).to_dict() for e in encodings] == copied
 
 
@@ -281,11 +282,10 @@ def test_a_piece_that_reads_other_tensors_is_not_copied() -> None:
     piece = em.fragment({"<x>": x})
     a = piece.add("relu", ("<x>",), "a_")
     piece.add("add", (a, "elsewhere"), "b_")
-    before = (list(em.nodes), dict(em._channels), dict(em._counts))
-    assert em.splice(piece, "p_", {"<x>": x}) is None
-    assert (em.nodes, em._channels, em._counts) == before
-    em.add("relu", (x,), "p_a_")  # the name a copy would take
-    assert em.splice(piece, "p_", {"<x>": x}) is None
+    before = (em.rows(), dict(em._counts))
+    assert not em.splice(piece, "p_", {"<x>": x})
+    assert em.repeat(piece, ["p_"], x) is None
+    assert (em.rows(), em._counts) == before
 
 
 def test_one_attribute_dict_on_nodes_of_other_shapes() -> None:

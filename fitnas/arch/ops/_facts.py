@@ -17,6 +17,10 @@ both are memoized here, in two bounded tables (cleared when full):
   them, so an identity is never reused while its entry lives) and the input shapes.
 
 Errors are never memoized: a bad node is checked again every time and raises the same error.
+
+The facts also say, once per entry rather than once per graph, what the cost models read of the
+op: its ``kind`` (:data:`ALIAS`, :data:`INPLACE`, :data:`WEIGHT`: how its output uses buffers,
+``fitnas.costs.compact``) and Chan's layer input plus output (``layer_io``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,15 @@ from typing import Any, NamedTuple
 
 from ._base import OpSpec, Shape, create_op, numel
 
-__all__ = ["NodeFacts", "complete_facts", "node_facts", "normalized", "trusted", "trusted_facts"]
+__all__ = ["ALIAS", "INPLACE", "WEIGHT", "NodeFacts", "complete_facts", "node_facts", "normalized",
+           "trusted", "trusted_facts"]
+
+#: :attr:`NodeFacts.kind` bit: the op returns its first input's buffer (``OpSpec.alias``).
+ALIAS = 1
+#: :attr:`NodeFacts.kind` bit: the op may overwrite an input buffer (``OpSpec.inplace``).
+INPLACE = 2
+#: :attr:`NodeFacts.kind` bit: the tensor is a weight, not an activation (``OpSpec.activation``).
+WEIGHT = 4
 
 _NO_MACS = OpSpec.macs
 _NO_WORKSPACE = OpSpec.workspace
@@ -54,6 +66,11 @@ class NodeFacts(NamedTuple):
     workspace: int
     #: Elements of its inputs, summed (an input read twice counts twice).
     input_elements: int
+    #: :data:`ALIAS`, :data:`INPLACE` and :data:`WEIGHT` bits of the op.
+    kind: int
+    #: ``input_elements + elements`` for a layer (an op neither a view nor a weight), else 0:
+    #: Chan's ``|x_l| + |y_l|`` where no input is a weight or read twice.
+    layer_io: int
 
 
 #: (attribute key, number of inputs) -> (normalized attributes, op, spec)
@@ -136,8 +153,16 @@ def complete_facts(spec: OpSpec, attrs: Mapping[str, Any], in_shapes: Sequence[S
         bias = spec.macs(attrs, in_shapes, out, True) - macs
     if type(spec).workspace is not _NO_WORKSPACE:
         workspace = sum(numel(s) for s in spec.workspace(attrs, in_shapes))
-    return NodeFacts(spec, out, numel(out), spec.params(attrs, in_shapes), macs, bias, workspace,
-                     sum(map(numel, in_shapes)))
+    elements, read = numel(out), sum(map(numel, in_shapes))
+    kind = _kind(spec)
+    return NodeFacts(spec, out, elements, spec.params(attrs, in_shapes), macs, bias, workspace,
+                     read, kind, 0 if kind & (ALIAS | WEIGHT) else read + elements)
+
+
+def _kind(spec: OpSpec) -> int:
+    """The :attr:`NodeFacts.kind` bits of an op."""
+    kind = ALIAS if spec.alias else INPLACE if spec.inplace else 0
+    return kind | (0 if spec.activation else WEIGHT)
 
 
 def _remember(key: Hashable, attrs: Mapping[str, Any], facts: NodeFacts) -> None:

@@ -169,17 +169,21 @@ def run_bench_nb201(args: argparse.Namespace) -> int:
             task = progress.add_task("runs", total=total)
             result = bench.run(specs, args.seeds, args.seed_base, checkpoints,
                                progress=lambda label, seed: progress.advance(task))
-    data = result.to_dict(archs=args.archs)
+    if not _emit_json(result.to_dict(archs=args.archs), out, args.json):
+        _print(result, out)
+    return 0
+
+
+def _emit_json(data: dict[str, Any], out: Path | None, to_stdout: bool) -> bool:
+    """Write ``data`` to ``out`` (if given) and print it with ``--json``; whether it printed."""
     if out is not None:
         try:
             out.write_text(json.dumps(data, indent=2) + "\n")
         except OSError as e:
             raise FitnasError(f"cannot write --out {str(out)!r}: {e.strerror or e}") from None
-    if args.json:
+    if to_stdout:
         print(json.dumps(data, indent=2))
-    else:
-        _print(result, out)
-    return 0
+    return to_stdout
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -294,15 +298,7 @@ def run_bench_grid(args: argparse.Namespace) -> int:
     result = run_grid(args.table, specs, columns, limits, seeds, args.seed_base, checkpoints,
                       jobs, not args.no_cache, notify=lambda line: err.print(line),
                       progress=progress)
-    data = result.to_dict()
-    if out is not None:
-        try:
-            out.write_text(json.dumps(data, indent=2) + "\n")
-        except OSError as e:
-            raise FitnasError(f"cannot write --out {str(out)!r}: {e.strerror or e}") from None
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
+    if not _emit_json(result.to_dict(), out, args.json):
         _print_grid(result, out)
     return 0
 

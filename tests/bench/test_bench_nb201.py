@@ -15,7 +15,6 @@ import math
 import random
 import statistics
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,6 @@ ALL_NONE_PARAMS = 73_306
 STRATEGIES = ("random", "optuna-tpe", "optuna-nsga2")
 EVALS, SEEDS = 10, 2
 SPACE = NB201Space()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Costs are cached in a folder of this module, never in the user's cache."""
-    folder = tmp_path_factory.mktemp("fitnas-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FITNAS_CACHE_DIR", str(folder))
-        yield folder
 
 
 def _write(path: Path, rows: list[tuple[str, str]], metric: str = "cifar10_test") -> Path:

@@ -11,7 +11,6 @@ import json
 import math
 import random
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ SPACE = NB201Space()
 #: What each operation adds to a synthetic accuracy (convolutions help, as in NAS-Bench-201).
 GAIN = {"none": 0.0, "skip_connect": 1.0, "avg_pool_3x3": 0.5, "nor_conv_1x1": 2.0,
         "nor_conv_3x3": 3.0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Costs are cached in a folder of this module, never in the user's cache."""
-    folder = tmp_path_factory.mktemp("fitnas-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FITNAS_CACHE_DIR", str(folder))
-        yield folder
 
 
 @pytest.fixture(scope="module")

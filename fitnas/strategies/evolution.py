@@ -70,7 +70,8 @@ class RegularizedEvolution(Strategy):
         space, seed, budget: the search space, the seed of every random choice and the planned
             evaluations (``None``: unknown).
         population: P, the population size (default: follows the budget).
-        sample: S, the tournament size, 1 <= S <= P (default: follows the population).
+        sample: S, the tournament size, at least 1; a value above P is taken as P (default:
+            follows the population).
         max_attempts: Algorithm I's bound for the random samples.
     """
 
@@ -81,11 +82,11 @@ class RegularizedEvolution(Strategy):
                  population: int | None = None, sample: int | None = None,
                  max_attempts: int = 2000) -> None:
         super().__init__(space, seed, budget)
-        auto_p, _ = default_sizes(self.budget)
+        auto_p, auto_s = default_sizes(self.budget)
         population = auto_p if population is None else population
         if isinstance(population, bool) or not isinstance(population, int) or population < 1:
             raise StrategyError(f"evolution population must be an int >= 1, got {population!r}")
-        sample = default_sizes(self.budget)[1] if sample is None else sample
+        sample = auto_s if sample is None else sample
         sample = min(sample, population) if isinstance(sample, int) else sample
         if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
             raise StrategyError(f"evolution sample must be an int >= 1, got {sample!r}")

@@ -35,7 +35,14 @@ from typing import Any
 from ..constraints import Limits
 from ..errors import FitnasError
 from .costs import CostTable, table_costs
-from .nb201 import NB201Bench, StrategySpec, check_strategies, parse_strategy, space_for_metric
+from .nb201 import (
+    NB201Bench,
+    StrategySpec,
+    check_strategies,
+    load_table,
+    parse_strategy,
+    space_for_metric,
+)
 
 __all__ = ["DEFAULT_GRID_STRATEGIES", "GRID_CHECKPOINTS", "GRID_LIMITS", "GRID_SEEDS",
            "CellResult", "GridLimit", "GridResult", "grid_columns", "parse_grid_limits",
@@ -302,8 +309,6 @@ def _describe(result: _UnitResult) -> str:
 def _cost_tables(table: str | Path, columns: Sequence[str], jobs: int, use_cache: bool,
                  notify: Callable[[str], None] | None) -> dict[str, CostTable]:
     """The table's costs on each column's network, computed once per network."""
-    from .nb201 import load_table
-
     by_space: dict[str, CostTable] = {}
     out = {}
     for metric in columns:

@@ -156,6 +156,15 @@ class Strategy(ABC):
             return False
         return verdict is None or verdict.feasible
 
+    def breaks_limit(self, encoding: Encoding) -> bool:
+        """Whether ``encoding`` decodes and the oracle finds an analytic limit violated
+        (``False`` without an oracle): a network a swap or repair may bring back."""
+        try:
+            verdict = self.verdict(encoding)
+        except InvalidEncoding:
+            return False
+        return verdict is not None and not verdict.feasible
+
     @abstractmethod
     def ask(self) -> Candidate:
         """The next candidate to evaluate."""

@@ -15,10 +15,19 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from ..spaces import Encoding, InvalidEncoding
+from ..spaces import Encoding, InvalidEncoding, SearchSpace
 from ._base import Strategy
 
-__all__ = ["repaired", "swaps"]
+__all__ = ["never_proposed", "repaired", "swaps"]
+
+
+def never_proposed(space: SearchSpace, seen: set[str], encoding: Encoding) -> bool:
+    """Whether ``encoding`` decodes and its network's fingerprint is not in ``seen`` (the
+    fingerprints a strategy has proposed)."""
+    try:
+        return space.fingerprint(encoding) not in seen
+    except InvalidEncoding:
+        return False
 
 
 def repaired(strategy: Strategy, encoding: Encoding, rng: random.Random,

@@ -63,6 +63,7 @@ from ._base import (
     TrialState,
     register_strategy,
 )
+from ._moves import never_proposed
 from .random_search import RandomSearch
 
 __all__ = ["VARIANTS", "CoordinateDescent", "default_schedule"]
@@ -269,8 +270,7 @@ class CoordinateDescent(Strategy):
             return None
         if self._usable(stepped):
             return stepped, _Move("step", slot, coordinate, direction, score)
-        if not (self.swap and direction > 0 and self.has_oracle and self._is_new(stepped)
-                is not None and not self.fits(stepped)):
+        if not (self.swap and direction > 0 and self.breaks_limit(stepped)):
             return None
         others = [c for c in self.space.coordinates(stepped) if c != coordinate]
         self._rng.shuffle(others)
@@ -280,15 +280,9 @@ class CoordinateDescent(Strategy):
                 return nxt, _Move("swap", slot, (coordinate, other), direction, score)
         return None
 
-    def _is_new(self, encoding: Encoding) -> bool | None:
-        """Whether ``encoding`` was never proposed (``None`` when it does not decode)."""
-        try:
-            return self.space.fingerprint(encoding) not in self._seen
-        except InvalidEncoding:
-            return None
-
     def _usable(self, encoding: Encoding) -> bool:
-        return bool(self._is_new(encoding)) and self.fits(encoding)
+        """Never proposed, and within the limits by the oracle."""
+        return never_proposed(self.space, self._seen, encoding) and self.fits(encoding)
 
     def _fresh(self, move: Callable[..., Encoding], *args: Any) -> Encoding | None:
         """The encoding ``move(*args)`` returns if it is valid, new and fits, else ``None``."""

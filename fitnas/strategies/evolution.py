@@ -35,7 +35,7 @@ import random
 from collections import deque
 from typing import Any
 
-from ..spaces import Encoding, InvalidEncoding, SearchSpace
+from ..spaces import Encoding, SearchSpace
 from ._base import (
     Candidate,
     NotReady,
@@ -45,7 +45,7 @@ from ._base import (
     TrialState,
     register_strategy,
 )
-from ._moves import repaired
+from ._moves import never_proposed, repaired
 from .random_search import RandomSearch
 
 __all__ = ["MAX_TOURNAMENTS", "REPAIR_TRIES", "RegularizedEvolution", "default_sizes"]
@@ -151,10 +151,7 @@ class RegularizedEvolution(Strategy):
         return None
 
     def _is_new(self, encoding: Encoding) -> bool:
-        try:
-            return self.space.fingerprint(encoding) not in self._seen
-        except InvalidEncoding:
-            return False
+        return never_proposed(self.space, self._seen, encoding)
 
     def _propose(self, encoding: Encoding, kind: str) -> Candidate:
         self._seen.add(self.space.fingerprint(encoding))

@@ -48,7 +48,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spaces import Encoding, InvalidEncoding, SearchSpace
+from ..spaces import Encoding, SearchSpace
 from ._base import (
     Candidate,
     NotReady,
@@ -58,7 +58,7 @@ from ._base import (
     TrialState,
     register_strategy,
 )
-from ._moves import swaps
+from ._moves import never_proposed, swaps
 from .random_search import RandomSearch
 
 __all__ = ["CONTROLLERS", "GrowTrim"]
@@ -227,11 +227,7 @@ class GrowTrim(Strategy):
 
     def _is_new(self, encoding: Encoding) -> bool:
         """Never proposed in this run, and within the limits by the oracle."""
-        try:
-            new = self.space.fingerprint(encoding) not in self._seen
-        except InvalidEncoding:
-            return False
-        return new and self.fits(encoding)
+        return never_proposed(self.space, self._seen, encoding) and self.fits(encoding)
 
     # -------------------------------------------------------------------- tell
     def tell(self, result: TrialResult) -> None:

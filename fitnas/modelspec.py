@@ -94,7 +94,9 @@ def load_module(spec: str, meta: bool = False) -> tuple[Any, tuple[int, ...] | N
         return _torchvision_module(spec.split(":", 1)[1], meta)
     path, sep, factory = spec.rpartition(":")
     if sep and path.endswith(".py"):
-        return _factory_module(Path(path), factory), None
+        module = _factory_module(Path(path), factory)
+        shape = getattr(module, "input_shape", None)
+        return module, tuple(int(d) for d in shape) if isinstance(shape, (tuple, list)) else None
     raise ModelSpecError(f"{spec!r} does not name a module; use {model_forms()}")
 
 

@@ -221,6 +221,15 @@ class ArchGraph:
             return ()
         return tuple(n for n, op in zip(self._order, self._ops) if op == "opaque")
 
+    def node_facts(self) -> tuple[NodeFacts, ...]:
+        """Each node's :class:`~fitnas.arch.ops._facts.NodeFacts`, in the graph's order (the
+        same object for the same op, attributes and input shapes when memoized)."""
+        return self._facts
+
+    def node_attrs(self) -> tuple[Mapping[str, Any], ...]:
+        """Each node's normalized attributes, in the graph's order."""
+        return self._attrs
+
     def arrays(self) -> NodeArrays:
         """The graph as arrays over its tensors and nodes, made on each call (the cost models
         keep what they make of them, ``fitnas.costs.compact``)."""

@@ -21,7 +21,8 @@ __all__ = ["COMMANDS", "main"]
 
 #: Modules of ``fitnas.cli`` that define sub-commands, in the order ``--help`` lists them
 #: (``search`` also defines ``resume``; ``report`` also defines ``export``).
-COMMANDS = ["estimate", "spaces", "train", "datasets", "devices", "search", "report", "bench", "ensemble"]
+COMMANDS = ["estimate", "spaces", "train", "datasets", "devices", "calibrate", "search", "report",
+            "bench", "ensemble"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,7 +18,9 @@ def register(subparsers: Any) -> None:
         description="The device profiles shipped with fitnas: the usable SRAM for activations "
         "(max_peak_mem), flash for weights (max_param_mem) or RAM shared by both "
         "(max_total_mem), after the share each profile reserves for the stack, heap, OS and "
-        "runtime; the default dtype; the datasheet each figure comes from (--sources).",
+        "runtime; the default dtype; the core and clock of the latency and energy model "
+        "(fitnas.costs.device) and whether it has power figures; the source of each figure "
+        "(--sources).",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per device, in a list")
     p.add_argument("--sources", action="store_true", help="also print the source of each figure")
@@ -39,6 +41,14 @@ def _short(n: int) -> str:
     return f"{n} B"
 
 
+def _compute(device: Any) -> str:
+    compute = device.compute
+    if compute is None or compute.clock_hz is None:
+        return "-"
+    energy = " +E" if compute.has_energy else ""
+    return f"{compute.core.split(' (')[0]} {compute.clock_hz / 1e6:.0f} MHz{energy}"
+
+
 def run(args: argparse.Namespace) -> int:
     devices = [load_device(name) for name in list_devices()]
     if args.json:
@@ -54,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
     for column in ("SRAM", "flash", "RAM"):
         table.add_column(column, justify="right")
     table.add_column("dtype")
+    table.add_column("compute", overflow="fold")
     table.add_column("description", min_width=20, overflow="fold")
     for d in devices:
         lim = d.limits
         table.add_row(
             d.name,
             _bytes(lim.max_peak_mem), _bytes(lim.max_param_mem), _bytes(lim.max_total_mem),
-            lim.dtype, d.description,
+            lim.dtype, _compute(d), d.description,
         )
     console = Console()
     console.print(table)
@@ -68,12 +79,17 @@ def run(args: argparse.Namespace) -> int:
         for d in devices:
             console.print(f"[bold]{d.name}[/bold] ({d.path})")
             for key, source in d.sources.items():
+                if key not in d.memory:
+                    console.print(f"  {key}: {source}")
+                    continue
                 kept = 1.0 - d.reserve.get(key.removesuffix("_bytes"), 0.0)
-                console.print(f"  {key} = {d.memory.get(key, '?'):,} ({100 * kept:.0f}% usable): "
+                console.print(f"  {key} = {d.memory[key]:,} ({100 * kept:.0f}% usable): "
                               f"{source}")
     else:
         console.print("SRAM: limit on peak activation bytes (max_peak_mem); flash: on parameter "
                       "bytes (max_param_mem); RAM: on both together (max_total_mem). Each is "
                       "the share of the memory left after the profile's reserve for stack, heap, "
-                      "OS and runtime; `fitnas devices --sources` names each figure's datasheet.")
+                      "OS and runtime; compute: the core and clock of the latency model (+E: with "
+                      "power figures, for energy and power limits). `fitnas devices --sources` "
+                      "names each figure's source.")
     return 0

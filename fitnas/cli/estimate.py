@@ -1,4 +1,5 @@
-"""``fitnas estimate MODEL``: parameters, MACs and exact memory of a network."""
+"""``fitnas estimate MODEL``: parameters, MACs and exact memory of a network, and with
+``--device`` its latency, energy and power on that device (``fitnas.costs.device``)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,20 @@ def register(subparsers: Any) -> None:
         help="parameters, MACs and exact peak memory of a model",
         description="Analytic costs of MODEL: parameters, MACs (conv and linear, bias not "
         "counted), the peak of live activation bytes under the data-lifetime model (MemNAS), "
-        "Chan's ping-pong memory and total memory. MODEL: " + model_forms(),
+        "Chan's ping-pong memory and total memory; with --device, the estimated latency, "
+        "energy per inference, average and peak power on that device (--layers: per layer). "
+        "MODEL: " + model_forms(),
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--input", metavar="SHAPE", help="input shape, batch first, e.g. 1x3x224x224")
     p.add_argument("--classes", type=int, help="number of classes (search-space models)")
-    p.add_argument("--dtype", default="fp32", help="fp32, fp16 or int8 (default fp32)")
+    p.add_argument("--dtype", default=None,
+                   help="fp32, fp16 or int8 (default: the --device's, else fp32)")
+    p.add_argument("--device", metavar="NAME",
+                   help="a device profile (see `fitnas devices`) or a profile .toml file: adds "
+                        "its latency, energy and power estimates")
+    p.add_argument("--layers", action="store_true",
+                   help="with --device: the latency, energy and power of every layer")
     p.add_argument("--no-inplace", action="store_true",
                    help="every op allocates its output (no in-place reuse of dead buffers)")
     p.add_argument("--count-bias", action="store_true",
@@ -41,6 +50,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    device = None
+    if args.device:
+        from ..devices import load_device
+
+        device = load_device(args.device)
+        if device.compute is None:
+            raise FitnasError(f"device profile {device.name} has no [compute] table: it gives "
+                              "memory limits only; add one or calibrate a profile "
+                              "(`fitnas calibrate`)")
+    elif args.layers:
+        raise FitnasError("--layers needs --device NAME (the per-layer latency and energy)")
+    if args.dtype is None:
+        args.dtype = device.limits.dtype if device is not None else "fp32"
     if args.dtype not in DTYPE_BYTES:
         raise FitnasError(f"unknown --dtype {args.dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
     shape = parse_shape(args.input) if args.input else None
@@ -57,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
         order = schedule.order
     table = lifetime_table(graph, order, dtype=args.dtype, inplace=not args.no_inplace)
     result = estimate(graph, args.dtype, not args.no_inplace, args.count_bias, table=table)
+    on_device = None
+    if device is not None:
+        from ..costs.device import device_costs
+
+        assert device.compute is not None
+        on_device = device_costs(graph, device.compute, args.dtype, layers=args.layers)
     if args.plot:
         from ..report.lifetime import plot_lifetime
 
@@ -70,10 +98,48 @@ def run(args: argparse.Namespace) -> int:
             data["peak_activation_bytes_default_order"] = schedule.default_peak_bytes
             data["schedule_exact"] = schedule.exact
             data["schedule"] = list(schedule.order)
+        if on_device is not None:
+            data.update(on_device.to_dict())
+            if not args.layers:
+                data.pop("layers")
         print(json.dumps(data, indent=2))
         return 0
     _print_human(result, loaded, table, args, schedule)
+    if on_device is not None:
+        _print_device(on_device, args.layers)
     return 0
+
+
+def _print_device(costs: Any, layers: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"on {costs.device} ({costs.dtype}, fitnas.costs.device)")
+    t.add_column("cost")
+    t.add_column("estimate", justify="right")
+    t.add_row("latency", f"{costs.latency_ms:.4g} ms")
+    if costs.energy_uj is not None:
+        t.add_row("energy per inference", f"{costs.energy_uj:.4g} uJ")
+        t.add_row("average power", f"{costs.avg_power_mw:.4g} mW")
+        where = f" (at {costs.peak_power_layer})" if costs.peak_power_layer else ""
+        t.add_row(f"peak power{where}", f"{costs.peak_power_mw:.4g} mW")
+    else:
+        t.add_row("energy, power", "- (the profile has no \\[power] figures)")
+    console.print(t)
+    if layers:
+        lt = Table(title="per layer (a fused layer costs nothing: its producer writes it)")
+        for column in ("layer", "op", "kind", "MACs", "compute ms", "memory ms", "latency ms",
+                       "energy uJ", "power mW"):
+            lt.add_column(column, justify="left" if column in ("layer", "op", "kind")
+                          else "right")
+        for layer in costs.layers:
+            kind = f"fused into {layer.fused_into}" if layer.fused_into else layer.kind
+            lt.add_row(layer.name, layer.op, kind, f"{layer.macs:,}", f"{layer.compute_ms:.4g}",
+                       f"{layer.memory_ms:.4g}", f"{layer.latency_ms:.4g}",
+                       "-" if layer.energy_uj is None else f"{layer.energy_uj:.4g}",
+                       "-" if layer.power_mw is None else f"{layer.power_mw:.4g}")
+        console.print(lt)
 
 
 def _print_human(

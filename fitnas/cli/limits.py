@@ -1,8 +1,8 @@
 """The limit flags every command that checks constraints shares (``fitnas search``, ...).
 
 :func:`add_limit_arguments` adds ``--device``, ``--max-peak-mem``, ``--max-param-mem``,
-``--max-total-mem``, ``--max-params``, ``--max-macs``, ``--max-latency-ms``, ``--dtype`` and
-``--schedule`` to a parser; :func:`limits_from_args` turns the parsed flags into
+``--max-total-mem``, ``--max-params``, ``--max-macs``, ``--max-latency-ms``, ``--max-energy-uj``,
+``--max-power-mw``, ``--latency``, ``--dtype`` and ``--schedule`` to a parser; :func:`limits_from_args` turns the parsed flags into
 :class:`~fitnas.constraints.Limits`: the device profile's limits first, then every flag given
 overrides its value. Values stay strings until then, so a bad one raises a
 :class:`~fitnas.constraints.LimitError` (one line, exit code 2) rather than an argparse usage
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 
+from typing import Any
+
 from ..constraints import LIMIT_NAMES, SCHEDULES, Limits
+from ..costs.model import LATENCY_SOURCES
 from ..devices import Device, load_device
 
-__all__ = ["add_limit_arguments", "limits_from_args"]
+__all__ = ["add_limit_arguments", "device_model_from_args", "limits_from_args"]
 
 _HELP = {
     "max_peak_mem": "largest peak of live activation bytes, e.g. 256KB, 320KiB, 1.5MB",
@@ -24,7 +27,11 @@ _HELP = {
     "max_total_mem": "largest parameter bytes + peak activation bytes, e.g. 2MB",
     "max_params": "largest number of parameters, e.g. 250K",
     "max_macs": "largest number of multiply-accumulates, e.g. 60M",
-    "max_latency_ms": "largest median latency on this host (onnxruntime, 1 thread), e.g. 5ms",
+    "max_latency_ms": "largest latency, e.g. 5ms: the device model's estimate, or on this host "
+                      "(no --device, or --device host) the median measured by onnxruntime "
+                      "(1 thread) unless --latency model",
+    "max_energy_uj": "largest energy per inference (device model), e.g. 500uJ, 2mJ",
+    "max_power_mw": "largest peak power while inferring (device model), e.g. 150mW",
 }
 
 
@@ -40,6 +47,10 @@ def add_limit_arguments(parser: argparse.ArgumentParser, device_default: str | N
     group.add_argument("--dtype", default=None,
                        help="bytes per element of weights and activations: fp32, fp16 or int8 "
                             "(default: the device's, else fp32)")
+    group.add_argument("--latency", default=None, choices=LATENCY_SOURCES,
+                       help="where latency comes from: measure (onnxruntime on this host) or "
+                            "model (the device profile's estimate); default: model for a "
+                            "board, measure for this host")
     group.add_argument("--schedule", default=None, choices=SCHEDULES,
                        help="execution order the peak assumes: the graph's own (default) or the "
                             "memory-optimal one (best)")
@@ -55,3 +66,26 @@ def limits_from_args(args: argparse.Namespace) -> tuple[Limits, Device | None]:
         base = device.limits
     overrides = {name: getattr(args, name, None) for name in (*LIMIT_NAMES, "dtype", "schedule")}
     return base.merged(overrides), device
+
+
+def device_model_from_args(args: argparse.Namespace, limits: Limits, device: Device | None
+                           ) -> tuple[dict[str, Any] | None, str | None]:
+    """``(device model, latency source)`` for a CostModel from the flags: the device's compute
+    profile (as stored with a run) and ``--latency``. A limit the device cannot estimate is a
+    one-line error here, before anything is written."""
+    from ..constraints import Constraints
+
+    latency = getattr(args, "latency", None)
+    model = device.compute.to_dict() if device is not None and device.compute else None
+    if device is not None and model is None:
+        needs = [f"--{n.replace('_', '-')}" for n in ("max_latency_ms", "max_energy_uj",
+                                                      "max_power_mw")
+                 if limits.active().get(n) is not None]
+        if needs or latency == "model":
+            from ..errors import FitnasError
+
+            raise FitnasError(f"device profile {device.name} has no [compute] table, which "
+                              f"{(needs or ['--latency model'])[0]} needs; add one or calibrate "
+                              "a profile (`fitnas calibrate`)")
+    Constraints(limits, device=model, latency=latency)  # checks every pairing, one line each
+    return model, latency

@@ -12,7 +12,10 @@ max_param_mem  ``param_bytes``               bytes (flash for weights)
 max_total_mem  ``total_memory_bytes``        bytes (parameters + peak activations)
 max_params     ``params``                    count
 max_macs       ``macs``                      count (MACs, not 2x FLOPs)
-max_latency_ms ``latency_ms``                milliseconds, measured on this host
+max_latency_ms ``latency_ms``                milliseconds: measured on this host, or
+                                             the device model's estimate
+max_energy_uj  ``energy_uj``                 microjoules per inference (device model)
+max_power_mw   ``peak_power_mw``             milliwatts, the largest per-layer power
 ============== ============================= =====================================
 
 Byte costs depend on ``dtype`` (bytes per element, paper 002's ``B_pe``) and the peak on the
@@ -30,7 +33,14 @@ from typing import Any
 from ..costs.dtypes import DTYPE_BYTES
 from ..costs.model import SCHEDULES
 from ..units import format_bytes, format_count
-from .limits import LimitError, parse_count, parse_milliseconds, parse_size
+from .limits import (
+    LimitError,
+    parse_count,
+    parse_microjoules,
+    parse_milliseconds,
+    parse_milliwatts,
+    parse_size,
+)
 
 __all__ = ["LIMIT_COSTS", "LIMIT_NAMES", "SCHEDULES", "Limits", "format_limit"]
 
@@ -42,18 +52,25 @@ LIMIT_COSTS: dict[str, str] = {
     "max_params": "params",
     "max_macs": "macs",
     "max_latency_ms": "latency_ms",
+    "max_energy_uj": "energy_uj",
+    "max_power_mw": "peak_power_mw",
 }
 LIMIT_NAMES: tuple[str, ...] = tuple(LIMIT_COSTS)
 
 _KIND = {"max_peak_mem": "size", "max_param_mem": "size", "max_total_mem": "size",
-         "max_params": "count", "max_macs": "count", "max_latency_ms": "ms"}
+         "max_params": "count", "max_macs": "count", "max_latency_ms": "ms",
+         "max_energy_uj": "uj", "max_power_mw": "mw"}
+#: The limits whose costs come from a device model (``fitnas.costs.device``).
+DEVICE_LIMITS: tuple[str, ...] = ("max_energy_uj", "max_power_mw")
 _LABEL = {
     "max_peak_mem": "peak activation memory",
     "max_param_mem": "parameter memory",
     "max_total_mem": "total memory (parameters + peak activations)",
     "max_params": "parameters",
     "max_macs": "MACs",
-    "max_latency_ms": "latency on this host (onnxruntime, median)",
+    "max_latency_ms": "latency",
+    "max_energy_uj": "energy per inference",
+    "max_power_mw": "peak power",
 }
 
 
@@ -64,6 +81,10 @@ def _parse(name: str, value: Any) -> int | float:
         return parse_size(value, flag)
     if kind == "count":
         return parse_count(value, flag)
+    if kind == "uj":
+        return parse_microjoules(value, flag)
+    if kind == "mw":
+        return parse_milliwatts(value, flag)
     return parse_milliseconds(value, flag)
 
 
@@ -74,6 +95,10 @@ def format_limit(name: str, value: float) -> str:
         return f"{format_bytes(int(value))} ({int(value):,} B)"
     if kind == "count":
         return f"{format_count(int(value))} ({int(value):,})"
+    if kind == "uj":
+        return f"{value:.4g} uJ"
+    if kind == "mw":
+        return f"{value:.4g} mW"
     return f"{value:g} ms"
 
 
@@ -91,6 +116,8 @@ class Limits:
     max_params: int | None = None
     max_macs: int | None = None
     max_latency_ms: float | None = None
+    max_energy_uj: float | None = None
+    max_power_mw: float | None = None
     dtype: str = "fp32"
     schedule: str = "default"
 
@@ -102,13 +129,16 @@ class Limits:
         max_params: int | str | None = None,
         max_macs: int | str | None = None,
         max_latency_ms: float | str | None = None,
+        max_energy_uj: float | str | None = None,
+        max_power_mw: float | str | None = None,
         dtype: str = "fp32",
         schedule: str = "default",
     ) -> None:
         # Written out, not generated, so that the types say a limit may be given as a string.
         given = {"max_peak_mem": max_peak_mem, "max_param_mem": max_param_mem,
                  "max_total_mem": max_total_mem, "max_params": max_params, "max_macs": max_macs,
-                 "max_latency_ms": max_latency_ms}
+                 "max_latency_ms": max_latency_ms, "max_energy_uj": max_energy_uj,
+                 "max_power_mw": max_power_mw}
         for name, value in given.items():
             object.__setattr__(self, name, None if value is None else _parse(name, value))
         object.__setattr__(self, "dtype", dtype)
@@ -124,7 +154,8 @@ class Limits:
 
     @property
     def analytic(self) -> dict[str, int | float]:
-        """The active limits on analytic costs (all but latency)."""
+        """The active limits on costs that need no measurement (all but latency, which a device
+        model may also estimate: see ``fitnas.costs.model.CostModel``)."""
         return {n: v for n, v in self.active().items() if n != "max_latency_ms"}
 
     def to_dict(self) -> dict[str, Any]:

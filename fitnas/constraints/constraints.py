@@ -14,7 +14,9 @@ The costs come from a :class:`~fitnas.costs.model.CostModel` (the limits' dtype 
 :class:`Constraints` only compares them with the limits. :meth:`Constraints.check` is the one
 check a search makes per candidate: the analytic costs first, and latency measured only when a
 latency limit is set *and* every analytic limit is met, so a candidate that already fails on
-memory is never built, exported or timed.
+memory is never built, exported or timed. With a device model (``device``) latency, energy and
+peak power are estimated with the analytic costs (``fitnas.costs.device``), and every limit is
+checked before anything is built.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..arch import ArchGraph
+from ..costs.device import ComputeProfile
 from ..costs.model import ANALYTIC_KEYS, CostModel, Costs
-from ._base import LIMIT_COSTS, Limits, format_limit
+from ._base import DEVICE_LIMITS, LIMIT_COSTS, Limits, format_limit
 from .limits import LimitError
 
 __all__ = ["COST_KEYS", "CheckResult", "Constraints"]
@@ -71,8 +74,10 @@ class Constraints:
 
     ``cost_model`` computes the costs the limits are compared with; by default one at the
     limits' dtype and schedule. ``latency_repeats``, ``latency_warmup``, ``latency_threads``,
-    ``latency_cache`` and ``schedule_time_limit`` configure that default model (see
-    :class:`~fitnas.costs.model.CostModel`).
+    ``latency_cache``, ``schedule_time_limit``, ``device`` (a device model) and ``latency``
+    (``"measure"`` or ``"model"``) configure that default model (see
+    :class:`~fitnas.costs.model.CostModel`). A limit on energy or power needs a device model
+    with power figures; one missing is a one-line error naming the profile, key and limit.
     """
 
     def __init__(
@@ -84,6 +89,8 @@ class Constraints:
         latency_cache: str | None = None,
         schedule_time_limit: float = 10.0,
         cost_model: CostModel | None = None,
+        device: ComputeProfile | Mapping[str, Any] | None = None,
+        latency: str | None = None,
     ):
         if limits is not None and not isinstance(limits, Limits):
             raise LimitError(f"limits must be a fitnas Limits, got {type(limits).__name__}")
@@ -91,12 +98,21 @@ class Constraints:
         if cost_model is None:
             cost_model = CostModel(self.limits.dtype, self.limits.schedule, schedule_time_limit,
                                    latency_repeats=latency_repeats, latency_warmup=latency_warmup,
-                                   latency_threads=latency_threads, latency_cache=latency_cache)
+                                   latency_threads=latency_threads, latency_cache=latency_cache,
+                                   device=device, latency=latency)  # type: ignore[arg-type]
         elif (cost_model.dtype, cost_model.schedule) != (self.limits.dtype, self.limits.schedule):
             raise LimitError(f"the cost model computes {cost_model.dtype} costs under the "
                              f"{cost_model.schedule} schedule, the limits are for "
                              f"{self.limits.dtype} under {self.limits.schedule}: give both the same")
         self.cost_model = cost_model
+        for name in DEVICE_LIMITS:
+            if getattr(self.limits, name) is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if cost_model.device is None:
+                raise LimitError(f"{flag} needs a device model: give --device NAME with a "
+                                 "profile that has [compute] and [power] tables")
+            cost_model.device.require(flag, energy=True)
 
     def get_config(self) -> dict[str, Any]:
         model = self.cost_model.get_config()
@@ -104,7 +120,8 @@ class Constraints:
                 "latency_warmup": model["latency_warmup"],
                 "latency_threads": model["latency_threads"],
                 "latency_cache": model["latency_cache"],
-                "schedule_time_limit": model["schedule_time_limit"]}
+                "schedule_time_limit": model["schedule_time_limit"],
+                "device": model["device"], "latency": model["latency"]}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Constraints:
@@ -135,9 +152,10 @@ class Constraints:
         return out
 
     def needs_latency(self, violations: Mapping[str, float]) -> bool:
-        """Whether latency must be measured: a latency limit is set and every analytic limit
-        whose violation is in ``violations`` is met."""
-        return self.limits.max_latency_ms is not None and all(v <= 0 for v in violations.values())
+        """Whether latency must be measured: a latency limit is set, latency is measured (not
+        modelled) and every analytic limit whose violation is in ``violations`` is met."""
+        return (self.limits.max_latency_ms is not None and not self.cost_model.models_latency
+                and all(v <= 0 for v in violations.values()))
 
     def judge(self, costs: Costs, latency_measured: bool = False) -> CheckResult:
         """The violations of ``costs`` against the limits."""

@@ -4,7 +4,8 @@ Sizes (``--max-peak-mem 256KB``) are bytes: a bare number is bytes, ``KB``/``MB`
 decimal (1000), ``KiB``/``MiB``/``GiB`` binary (1024), ``B`` is allowed, the unit is
 case-insensitive and may follow a space, and the number may have decimals (``1.5MB``; the
 byte count is rounded down). Counts (``--max-macs 300M``) take ``K``/``M``/``G`` (decimal).
-Latencies take a number of milliseconds, with an optional ``ms`` or ``s``. A search budget is a
+Latencies take a number of milliseconds, with an optional ``ms`` or ``s``; energies microjoules
+(``uJ``, ``mJ``, ``J``) and powers milliwatts (``mW``, ``W``). A search budget is a
 number of trials (``50``), a wall time (``90s``, ``10m``, ``2h``, ``1h30m``) or both
 (``50,10m``). Zero, negative and unparseable values raise :class:`LimitError`, one line that
 names the value and what is accepted.
@@ -24,7 +25,9 @@ __all__ = [
     "LimitError",
     "parse_budget",
     "parse_count",
+    "parse_microjoules",
     "parse_milliseconds",
+    "parse_milliwatts",
     "parse_size",
 ]
 
@@ -46,6 +49,8 @@ _SIZE_HELP = ("a positive number of bytes, optionally with a unit: KB, MB, GB (d
               "MiB, GiB (binary), e.g. 320KiB, 1.5MB, 250000")
 _COUNT_HELP = "a positive count, optionally with K, M or G (decimal), e.g. 300M, 2.5G, 120000"
 _MS_HELP = "a positive number of milliseconds, optionally with ms or s, e.g. 20, 20ms, 0.5s"
+_UJ_HELP = "a positive energy in microjoules, optionally with uJ, mJ or J, e.g. 500, 500uJ, 2mJ"
+_MW_HELP = "a positive power in milliwatts, optionally with mW or W, e.g. 150, 150mW, 0.5W"
 _BUDGET_HELP = ("a number of trials (50), a wall time (90s, 10m, 2h, 1h30m) or both joined by a "
                 "comma (50,10m)")
 
@@ -93,6 +98,24 @@ def parse_milliseconds(text: str | int | float, what: str = "latency") -> float:
     if parsed is not None and _positive(parsed[0]):
         return parsed[0] * {"": 1.0, "ms": 1.0, "s": 1000.0}[parsed[1]]
     raise LimitError(f"bad {what} {text!r}: expected {_MS_HELP}")
+
+
+def parse_microjoules(text: str | int | float, what: str = "energy") -> float:
+    """Microjoules in ``text``: a number, ``500uJ``, ``2mJ`` or ``0.01J``."""
+    units = {"": 1.0, "uj": 1.0, "mj": 1e3, "j": 1e6}
+    parsed = _split(text, units)
+    if parsed is not None and _positive(parsed[0]):
+        return parsed[0] * units[parsed[1]]
+    raise LimitError(f"bad {what} {text!r}: expected {_UJ_HELP}")
+
+
+def parse_milliwatts(text: str | int | float, what: str = "power") -> float:
+    """Milliwatts in ``text``: a number, ``150mW`` or ``0.5W``."""
+    units = {"": 1.0, "mw": 1.0, "w": 1e3}
+    parsed = _split(text, units)
+    if parsed is not None and _positive(parsed[0]):
+        return parsed[0] * units[parsed[1]]
+    raise LimitError(f"bad {what} {text!r}: expected {_MW_HELP}")
 
 
 @dataclass(frozen=True)

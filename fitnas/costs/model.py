@@ -12,8 +12,16 @@ object computes them: :meth:`CostModel.costs` returns a frozen :class:`Costs` ho
   (bounded by ``schedule_time_limit`` seconds per candidate) with ``schedule="best"``, and
   whether that order is proven optimal (``order_exact``; the graph's own order is exactly the
   order used, so it is ``True`` there);
+* with a device model (``device``, a :class:`~fitnas.costs.device.ComputeProfile`): the
+  estimated latency, energy per inference, average and peak power on that device
+  (``fitnas.costs.device``), analytic like the rest, so every limit on them is checked before
+  anything is built;
 * the latency on this host (``fitnas.costs.latency``: onnxruntime, median of repeated runs)
   when asked for with :meth:`CostModel.with_latency`.
+
+``latency`` says where ``latency_ms`` comes from: ``"measure"`` (this host, onnxruntime; only
+for no device or a profile of this machine, ``measurable``) or ``"model"`` (the device model).
+By default a device that is not this machine is modelled and this host is measured.
 
 The order stored in ``Costs`` is the order a run stores with the trial and writes into the
 exported ``memory_plan.json``: it is never searched again, so what was checked is what ships.
@@ -32,10 +40,12 @@ from typing import Any
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
+from .device import DEVICE_COST_KEYS, ComputeProfile, device_costs
 from .dtypes import DTYPE_BYTES
 from .estimate import estimate
 
-__all__ = ["ANALYTIC_KEYS", "SCHEDULES", "CostModel", "CostModelError", "Costs"]
+__all__ = ["ANALYTIC_KEYS", "LATENCY_SOURCES", "SCHEDULES", "CostModel", "CostModelError",
+           "Costs"]
 
 #: The integer costs every ``Costs`` holds, in this order.
 ANALYTIC_KEYS: tuple[str, ...] = (
@@ -43,7 +53,10 @@ ANALYTIC_KEYS: tuple[str, ...] = (
 )
 #: ``default``: the graph's own order; ``best``: the memory-optimal order.
 SCHEDULES: tuple[str, ...] = ("default", "best")
-_OPTIONAL_KEYS: tuple[str, ...] = ("chan_memory_bytes", "latency_ms")
+#: Where latency comes from: measured on this host, or the device model's estimate.
+LATENCY_SOURCES: tuple[str, ...] = ("measure", "model")
+_OPTIONAL = ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw", "device",
+             "latency_source")
 
 
 class CostModelError(FitnasError):
@@ -54,8 +67,10 @@ class CostModelError(FitnasError):
 class Costs(Mapping[str, float]):
     """The costs of one graph under one :class:`CostModel`, and the order they assume.
 
-    As a mapping it holds the numeric costs: :data:`ANALYTIC_KEYS`, ``chan_memory_bytes``, and
-    ``latency_ms`` once measured.
+    As a mapping it holds the numeric costs: :data:`ANALYTIC_KEYS`, ``chan_memory_bytes``,
+    ``latency_ms`` once measured or estimated, and ``energy_uj``, ``avg_power_mw`` and
+    ``peak_power_mw`` from a device model with power figures. ``device`` names that model's
+    profile; ``latency_source`` is ``"measure"`` or ``"model"``.
     """
 
     params: int
@@ -70,13 +85,19 @@ class Costs(Mapping[str, float]):
     order_exact: bool
     peak_node: str
     latency_ms: float | None = None
+    energy_uj: float | None = None
+    avg_power_mw: float | None = None
+    peak_power_mw: float | None = None
+    device: str | None = None
+    latency_source: str | None = None
     _values: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         values: dict[str, float] = {key: getattr(self, key) for key in ANALYTIC_KEYS}
         values["chan_memory_bytes"] = self.chan_memory_bytes
-        if self.latency_ms is not None:
-            values["latency_ms"] = self.latency_ms
+        for key in DEVICE_COST_KEYS:
+            if getattr(self, key) is not None:
+                values[key] = getattr(self, key)
         object.__setattr__(self, "_values", values)
 
     # ------------------------------------------------------------- the mapping
@@ -104,7 +125,7 @@ class Costs(Mapping[str, float]):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Costs:
         names = [f.name for f in fields(cls) if not f.name.startswith("_")]
-        missing = [n for n in names if n not in data and n != "latency_ms"]
+        missing = [n for n in names if n not in data and n not in _OPTIONAL]
         if missing:
             raise CostModelError(f"a stored cost record lacks {', '.join(missing)}")
         kwargs = {n: data[n] for n in names if n in data}
@@ -129,6 +150,10 @@ class CostModel:
             builder runs it); ``False`` allocates every output.
         latency_repeats, latency_warmup, latency_threads, latency_cache: how latency on this
             host is measured (``fitnas.costs.latency.measure_latency_ms``).
+        device: a device model (latency, energy and power estimates, ``fitnas.costs.device``);
+            its dtype must be ``dtype``.
+        latency: ``"measure"`` or ``"model"`` (see the module docstring); ``None``: model a
+            device that is not this machine, measure otherwise.
     """
 
     def __init__(
@@ -141,6 +166,8 @@ class CostModel:
         latency_warmup: int = 3,
         latency_threads: int = 1,
         latency_cache: str | None = None,
+        device: ComputeProfile | None = None,
+        latency: str | None = None,
     ) -> None:
         if dtype not in DTYPE_BYTES:
             raise CostModelError(f"unknown dtype {dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
@@ -160,23 +187,56 @@ class CostModel:
         self.latency_warmup = latency_warmup
         self.latency_threads = latency_threads
         self.latency_cache = str(latency_cache) if latency_cache is not None else None
+        if isinstance(device, Mapping):
+            device = ComputeProfile.from_dict(device)
+        if device is not None and not isinstance(device, ComputeProfile):
+            raise CostModelError(f"bad device {device!r}: expected a ComputeProfile")
+        if device is not None:
+            device.check_dtype(dtype)
+        if latency is None:
+            latency = "model" if device is not None and not device.measurable else "measure"
+        if latency not in LATENCY_SOURCES:
+            raise CostModelError(f"unknown latency source {latency!r}; accepted: "
+                                 f"{', '.join(LATENCY_SOURCES)}")
+        if latency == "model":
+            if device is None:
+                raise CostModelError("latency 'model' needs a device profile with a [compute] "
+                                     "table (--device NAME); without one latency is measured "
+                                     "on this host")
+            device.require("a modelled latency (--latency model)")
+        elif device is not None and not device.measurable:
+            raise CostModelError(f"device {device.name} is not this machine: its latency can "
+                                 "only be modelled (--latency model), not measured here")
+        self.device = device
+        self.latency = latency
+        self._device_latency = device is not None and device.has_latency
 
     def get_config(self) -> dict[str, Any]:
         return {"dtype": self.dtype, "schedule": self.schedule,
                 "schedule_time_limit": self.schedule_time_limit, "inplace": self.inplace,
                 "latency_repeats": self.latency_repeats, "latency_warmup": self.latency_warmup,
-                "latency_threads": self.latency_threads, "latency_cache": self.latency_cache}
+                "latency_threads": self.latency_threads, "latency_cache": self.latency_cache,
+                "device": self.device.to_dict() if self.device is not None else None,
+                "latency": self.latency}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CostModel:
-        known = {k: v for k, v in config.items() if k in cls().get_config()}
-        return cls(**known)
+        names = ("dtype", "schedule", "schedule_time_limit", "inplace", "latency_repeats",
+                 "latency_warmup", "latency_threads", "latency_cache", "device", "latency")
+        return cls(**{k: v for k, v in config.items() if k in names})
 
     def __repr__(self) -> str:
-        return f"CostModel(dtype={self.dtype}, schedule={self.schedule})"
+        device = f", device={self.device.name}, latency={self.latency}" if self.device else ""
+        return f"CostModel(dtype={self.dtype}, schedule={self.schedule}{device})"
+
+    @property
+    def models_latency(self) -> bool:
+        """Whether ``latency_ms`` is the device model's estimate (no measurement needed)."""
+        return self.latency == "model"
 
     def costs(self, graph: ArchGraph) -> Costs:
-        """The analytic costs of ``graph`` and the order they assume (no latency)."""
+        """The analytic costs of ``graph`` and the order they assume, with the device model's
+        costs when there is one (no measurement: see :meth:`with_latency`)."""
         order = graph.order
         exact = True
         if self.schedule == "best":
@@ -185,12 +245,21 @@ class CostModel:
             found = best_order(graph, self.dtype, self.inplace, self.schedule_time_limit)
             order, exact = found.order, found.exact
         est = estimate(graph, self.dtype, self.inplace, order=order)
+        device: dict[str, Any] = {}
+        if self._device_latency:
+            assert self.device is not None
+            found = device_costs(graph, self.device, self.dtype)
+            device = {"energy_uj": found.energy_uj, "avg_power_mw": found.avg_power_mw,
+                      "peak_power_mw": found.peak_power_mw, "device": self.device.name}
+            if self.latency == "model":
+                device["latency_ms"] = found.latency_ms
+                device["latency_source"] = "model"
         return Costs(params=est.params, param_bytes=est.param_bytes, macs=est.macs,
                      peak_activation_bytes=est.peak_activation_bytes,
                      total_memory_bytes=est.total_memory_bytes,
                      chan_memory_bytes=est.chan_memory_bytes, dtype=self.dtype,
                      schedule=self.schedule, order=tuple(order), order_exact=exact,
-                     peak_node=est.peak_node)
+                     peak_node=est.peak_node, **device)
 
     def measure_latency(self, graph: ArchGraph) -> float:
         """Milliseconds per forward pass on this host (``fitnas.costs.latency``)."""
@@ -201,4 +270,4 @@ class CostModel:
 
     def with_latency(self, costs: Costs, graph: ArchGraph) -> Costs:
         """``costs`` with the latency of ``graph`` on this host added."""
-        return replace(costs, latency_ms=self.measure_latency(graph))
+        return replace(costs, latency_ms=self.measure_latency(graph), latency_source="measure")

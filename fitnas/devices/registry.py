@@ -14,10 +14,20 @@ kept for everything that is not the network, a default dtype and a description::
     sram = 0.25
     flash = 0.25
     [limits]        # optional: any other Limits field, e.g. max_macs = "60M"
+    [compute]       # optional: the latency model (``fitnas.costs.device``)
+    clock_hz = 216_000_000
+    cycles_per_mac = { conv = 1.6, depthwise = 3.4, pointwise = 1.3, linear = 2.0 }
+    cycles_per_element = { pool = 1.0, elementwise = 2.0 }
+    bytes_per_cycle = { sram = 4.0, weights = 4.0 }
+    [power]         # optional: the energy and power model
+    static_mw = 40.0
+    active_mw = 300.0
     [sources]       # one line per figure, shown by ``fitnas devices``
 
 A limit is the usable part of a memory, ``floor(bytes * (1 - reserve))``. This turns paper 002
-eq. 1's thresholds ``tau_j`` into figures a datasheet gives. ``load_device`` also accepts the
+eq. 1's thresholds ``tau_j`` into figures a datasheet gives. The ``[compute]`` and ``[power]``
+tables are read by :class:`~fitnas.costs.device.ComputeProfile` (their keys and formulas are in
+``fitnas.costs.device``); each coefficient is for the profile's dtype. ``load_device`` also accepts the
 path of a TOML file of the same form, for a board fitnas does not ship.
 """
 
@@ -31,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..constraints import Limits
+from ..costs.device import ComputeProfile
 from ..errors import FitnasError
 
 if sys.version_info >= (3, 11):
@@ -63,11 +74,14 @@ class Device:
     reserve: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    #: the latency, energy and power model (``None``: the profile has no ``[compute]``)
+    compute: ComputeProfile | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description,
                 "limits": self.limits.to_dict(), "memory": dict(self.memory),
-                "reserve": dict(self.reserve), "sources": dict(self.sources), "path": self.path}
+                "reserve": dict(self.reserve), "sources": dict(self.sources), "path": self.path,
+                "compute": self.compute.to_dict() if self.compute is not None else None}
 
 
 def _profiles_dir() -> Any:
@@ -104,7 +118,8 @@ def parse_device(text: str, name: str, path: str = "") -> Device:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise DeviceError(f"device profile {where}: bad TOML: {err}") from None
-    known = {"description", "dtype", "memory", "reserve", "limits", "sources", "schedule"}
+    known = {"description", "dtype", "memory", "reserve", "limits", "sources", "schedule",
+             "compute", "power"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise DeviceError(f"device profile {where}: unknown key {unknown[0]!r}; accepted: "
@@ -135,9 +150,20 @@ def parse_device(text: str, name: str, path: str = "") -> Device:
         parsed = Limits.from_dict(limits)
     except FitnasError as err:
         raise DeviceError(f"device profile {where}: {err}") from None
+    compute = None
+    if "compute" in data or "power" in data:
+        for key in ("compute", "power"):
+            if not isinstance(data.get(key, {}), dict):
+                raise DeviceError(f"device profile {where}: {key} must be a table ([{key}])")
+        try:
+            compute = ComputeProfile.from_tables(name, parsed.dtype, data.get("compute"),
+                                                 data.get("power"), where)
+        except FitnasError as err:
+            raise DeviceError(str(err)) from None
     return Device(
         name=name, description=str(data.get("description", "")), limits=parsed,
         memory={k: int(v) for k, v in memory.items()},
         reserve={k: float(v) for k, v in reserve.items()},
         sources={str(k): str(v) for k, v in data.get("sources", {}).items()}, path=path,
+        compute=compute,
     )

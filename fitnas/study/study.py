@@ -117,9 +117,9 @@ class Study:
 
     def verdict(self, encoding: Any) -> Verdict:
         """The feasibility oracle the strategy gets (``Strategy.set_oracle``): the analytic
-        costs of ``encoding`` and their violations of the analytic limits, by the same cost
-        model and limits that check every proposal (latency, which needs a measurement, is
-        left to that check). The last 65,536 verdicts are kept. Raises ``InvalidEncoding``."""
+        costs of ``encoding`` (with a device model's latency, energy and power) and their
+        violations of those limits, by the same cost model and limits that check every proposal
+        (a latency measured on this host is left to that check). The last 65,536 verdicts are kept. Raises ``InvalidEncoding``."""
         key: Any = encoding
         try:
             hash(key)
@@ -129,7 +129,7 @@ class Study:
         if found is not None:
             self._verdicts.move_to_end(key)
             return found
-        costs = self.constraints.cost_model.costs(self.space.graph(encoding)).analytic()
+        costs = dict(self.constraints.cost_model.costs(self.space.graph(encoding)))
         violations = self.constraints.violations(costs)
         found = Verdict(all(v <= 0 for v in violations.values()), costs, violations)
         self._verdicts[key] = found

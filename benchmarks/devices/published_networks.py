@@ -27,6 +27,8 @@ paddings below give the same output sizes, so the MACs and activation sizes are 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -67,7 +69,7 @@ def ds_cnn() -> nn.Module:
     """MLPerf Tiny's DS-CNN keyword spotter (1x49x10 MFCCs, 12 classes)."""
     layers: list[nn.Module] = _cbr(1, 64, (10, 4), 2, (5, 1))
     for _ in range(4):
-        layers += _cbr(64, 64, 3, 1, 1, groups=64) + _cbr(64, 64, 1, 1, 0)
+        layers += [*_cbr(64, 64, 3, 1, 1, groups=64), *_cbr(64, 64, 1, 1, 0)]
     layers += [nn.AvgPool2d((25, 5)), nn.Flatten(), nn.Linear(64, 12)]
     return _with_input(nn.Sequential(*layers), (1, 1, 49, 10))
 
@@ -88,14 +90,14 @@ def _mobilenet_body(c_in: int, act: type[nn.Module]) -> list[nn.Module]:
 
 def mobilenet_v1_vww() -> nn.Module:
     """MLPerf Tiny's visual wake words MobileNetV1 0.25 (3x96x96, ReLU, 2 classes)."""
-    layers = _mobilenet_body(3, nn.ReLU) + [nn.AvgPool2d(3), nn.Flatten(), nn.Linear(256, 2)]
+    layers = [*_mobilenet_body(3, nn.ReLU), nn.AvgPool2d(3), nn.Flatten(), nn.Linear(256, 2)]
     return _with_input(nn.Sequential(*layers), (1, 3, 96, 96))
 
 
 def person_detection() -> nn.Module:
     """TensorFlow Lite Micro's person detection model (1x96x96 grayscale, ReLU6)."""
-    layers = _mobilenet_body(1, nn.ReLU6) + [nn.AvgPool2d(3, 2), nn.Conv2d(256, 2, 1),
-                                             nn.Flatten()]
+    layers = [*_mobilenet_body(1, nn.ReLU6), nn.AvgPool2d(3, 2), nn.Conv2d(256, 2, 1),
+              nn.Flatten()]
     return _with_input(nn.Sequential(*layers), (1, 1, 96, 96))
 
 
@@ -103,7 +105,7 @@ def fc_autoencoder() -> nn.Module:
     """MLPerf Tiny's anomaly detection autoencoder (640 inputs)."""
     sizes = (640, 128, 128, 128, 128, 8, 128, 128, 128, 128)
     layers: list[nn.Module] = []
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         layers += [nn.Linear(a, b), nn.ReLU()]
     layers.append(nn.Linear(128, 640))
     return _with_input(nn.Sequential(*layers), (1, 640))

@@ -1,8 +1,9 @@
 """The limit flags every command that checks constraints shares (``fitnas search``, ...).
 
 :func:`add_limit_arguments` adds ``--device``, ``--max-peak-mem``, ``--max-param-mem``,
-``--max-total-mem``, ``--max-params``, ``--max-macs``, ``--max-latency-ms``, ``--max-energy-uj``,
-``--max-power-mw``, ``--latency``, ``--dtype`` and ``--schedule`` to a parser; :func:`limits_from_args` turns the parsed flags into
+``--max-total-mem``, ``--max-params``, ``--max-macs``, ``--max-latency-ms``,
+``--max-energy-uj``, ``--max-power-mw``, ``--latency``, ``--dtype`` and ``--schedule`` to a
+parser; :func:`limits_from_args` turns the parsed flags into
 :class:`~fitnas.constraints.Limits`: the device profile's limits first, then every flag given
 overrides its value. Values stay strings until then, so a bad one raises a
 :class:`~fitnas.constraints.LimitError` (one line, exit code 2) rather than an argparse usage
@@ -12,7 +13,6 @@ message. (Argument parsing lives in ``fitnas.cli``; ``fitnas.constraints`` knows
 from __future__ import annotations
 
 import argparse
-
 from typing import Any
 
 from ..constraints import LIMIT_NAMES, SCHEDULES, Limits

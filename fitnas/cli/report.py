@@ -14,6 +14,9 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("report", help="write report.html and charts for a run folder")
     p.add_argument("dir", metavar="DIR")
+    p.add_argument("--objectives", metavar="LIST",
+                   help="costs of the Pareto front besides accuracy, comma-separated (e.g. "
+                        "energy_uj,latency_ms; default: the run's own)")
     p.set_defaults(handler=run_report)
     e = subparsers.add_parser("export", help="export a trained trial as ONNX or TorchScript")
     e.add_argument("dir", metavar="DIR")
@@ -27,8 +30,17 @@ def run_report(args: argparse.Namespace) -> int:
     from ..report.study_report import write_report
     from ..study import load_run
 
+    objectives = None
+    if args.objectives is not None:
+        from ..study.run import OBJECTIVE_COSTS
+
+        objectives = [n.strip() for n in args.objectives.split(",") if n.strip()]
+        bad = [n for n in objectives if n not in OBJECTIVE_COSTS] or ([] if objectives else [""])
+        if bad:
+            raise FitnasError(f"unknown objective {bad[0]!r}; accepted: "
+                              f"{', '.join(OBJECTIVE_COSTS)}")
     with load_run(args.dir) as run:
-        out = write_report(run)
+        out = write_report(run, objectives=objectives)
     print(f"report written to {out}")
     return 0
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FitnasError
 from ..study.setup import DEFAULT_DEVICE, SearchSettings
-from .limits import add_limit_arguments, limits_from_args
+from .limits import add_limit_arguments, device_model_from_args, limits_from_args
 
 if TYPE_CHECKING:
     from ..study import Study
@@ -48,6 +48,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="evaluations run at once")
     p.add_argument("--backend", default="local", choices=("local", "ray"))
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    p.add_argument("--objectives", metavar="LIST",
+                   help="costs of the Pareto front besides accuracy, comma-separated: params, "
+                        "param_bytes, macs, peak_activation_bytes, total_memory_bytes, "
+                        "latency_ms, energy_uj, avg_power_mw, peak_power_mw (default: the "
+                        "limited costs, else params and peak_activation_bytes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/search-DATE-TIME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -77,6 +82,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     if args.device is not None and args.device.lower() == "none":
         args.device = None
     limits, device = limits_from_args(args)
+    device_model, latency = device_model_from_args(args, limits, device)
+    objectives = _objectives(getattr(args, "objectives", None))
     for flag, value in (("--epochs", args.epochs), ("--early-epochs", args.early_epochs),
                         ("--finetune-epochs", args.finetune_epochs)):
         if value is not None and value <= 0:
@@ -90,9 +97,20 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         data=args.data, space=space, space_options=parse_options(space_opts, "--space"),
         strategy=strategy, strategy_options=parse_options(strategy_opts, "--strategy"),
         device=device.name if device is not None else None, limits=limits.to_dict(),
+        device_model=device_model, latency=latency, objectives=objectives,
         epochs=args.epochs, early_epochs=args.early_epochs,
         finetune_epochs=args.finetune_epochs, subset=subset, table=args.table, metric=args.metric,
         seed=args.seed, budget=parse_budget(args.budget).to_dict())
+
+
+def _objectives(text: str | None) -> list[str] | None:
+    """``--objectives`` as a list (the names are checked with the constraints they need)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise FitnasError(f"--objectives {text!r}: expected comma-separated cost names")
+    return names
 
 
 def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
@@ -159,6 +177,12 @@ def _validate(settings: SearchSettings) -> None:
         from ..data import dataset_info
 
         dataset_info(settings.data.partition(":")[0].strip().lower())
+    from ..constraints import Constraints, Limits
+    from ..study.run import check_objectives
+
+    check_objectives(settings.objectives, Constraints(Limits.from_dict(settings.limits),
+                                                      device=settings.device_model,
+                                                      latency=settings.latency))
 
 
 def _run(study: Study, settings: SearchSettings, out: Path, args: argparse.Namespace) -> int:
@@ -200,6 +224,17 @@ def _print_result(data: dict[str, Any], study: Study, out: Path) -> None:
             f"{format_count(best['params'])} parameters ({format_bytes(best['param_bytes'])}), "
             f"peak activations {format_bytes(best['peak_activation_bytes'])}, "
             f"{format_count(best['macs'])} MACs")
+        device = study.constraints.cost_model.device
+        on = []
+        if best.get("latency_ms") is not None:
+            source = f"on {device.name}" if study.constraints.cost_model.models_latency and \
+                device is not None else "measured here"
+            on.append(f"latency {best['latency_ms']:.4g} ms ({source})")
+        if best.get("energy_uj") is not None:
+            on.append(f"energy {best['energy_uj']:.4g} uJ, peak power "
+                      f"{best['peak_power_mw']:.4g} mW")
+        if on:
+            console.print("  " + "; ".join(on))
     for line in study.constraints.describe():
         console.print(f"  limit: {line}")
     exported = "best" in data["files"]

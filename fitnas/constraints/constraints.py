@@ -139,8 +139,19 @@ class Constraints:
         return self.limits.dtype
 
     def describe(self) -> list[str]:
-        """One line per active limit for people, then the dtype and schedule."""
-        return self.limits.describe()
+        """One line per active limit for people (saying where latency, energy and power come
+        from), then the dtype and schedule."""
+        model = self.cost_model
+        device = model.device.name if model.device is not None else None
+        out = []
+        for line in self.limits.describe():
+            if line.startswith("latency <="):
+                line += (f" (estimated for {device})" if model.models_latency else
+                         " (measured on this host: onnxruntime, median)")
+            elif line.startswith(("energy per inference <=", "peak power <=")) and device:
+                line += f" (estimated for {device})"
+            out.append(line)
+        return out
 
     def violations(self, costs: Mapping[str, float]) -> dict[str, float]:
         """``(cost - limit) / limit`` for each active limit whose cost is in ``costs``."""

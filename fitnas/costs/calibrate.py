@@ -386,7 +386,7 @@ def fit(measurements: Sequence[Measurement], base: ComputeProfile, source: str =
         if not members:
             continue
         ratios = [base_values[FEATURES.index(m)] for m in members]
-        weights = [float(r) for r in ratios] if all(r for r in ratios) else [1.0] * len(members)
+        weights = [float(r or 0.0) for r in ratios] if all(ratios) else [1.0] * len(members)
         columns.append([(FEATURES.index(m), w) for m, w in zip(members, weights)])
         grouped.update(members)
     columns += [[(j, 1.0)] for j, name in enumerate(FEATURES)
@@ -440,7 +440,10 @@ def _with_values(base: ComputeProfile, values: Sequence[float | None], clock: fl
             overheads[name] = value
     return replace(base, clock_hz=clock, combine="sum", cycles_per_mac=per_mac,
                    cycles_per_element=per_element, bytes_per_cycle=bytes_per_cycle,
-                   **overheads)
+                   layer_overhead_cycles=overheads.get("layer_overhead_cycles",
+                                                       base.layer_overhead_cycles),
+                   invoke_overhead_cycles=overheads.get("invoke_overhead_cycles",
+                                                        base.invoke_overhead_cycles))
 
 
 # ------------------------------------------------------------------------------------- writing

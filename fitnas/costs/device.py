@@ -73,10 +73,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from itertools import chain, islice
-from operator import itemgetter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 from ..arch import ArchGraph

@@ -248,11 +248,11 @@ class CostModel:
         device: dict[str, Any] = {}
         if self._device_latency:
             assert self.device is not None
-            found = device_costs(graph, self.device, self.dtype)
-            device = {"energy_uj": found.energy_uj, "avg_power_mw": found.avg_power_mw,
-                      "peak_power_mw": found.peak_power_mw, "device": self.device.name}
+            on = device_costs(graph, self.device, self.dtype)
+            device = {"energy_uj": on.energy_uj, "avg_power_mw": on.avg_power_mw,
+                      "peak_power_mw": on.peak_power_mw, "device": self.device.name}
             if self.latency == "model":
-                device["latency_ms"] = found.latency_ms
+                device["latency_ms"] = on.latency_ms
                 device["latency_source"] = "model"
         return Costs(params=est.params, param_bytes=est.param_bytes, macs=est.macs,
                      peak_activation_bytes=est.peak_activation_bytes,

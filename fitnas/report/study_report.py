@@ -29,11 +29,10 @@ def _plt() -> Any:
     return plt
 
 
-def _pareto_png(study: RunRecord, path: Path) -> None:
+def _pareto_png(study: RunRecord, path: Path, objectives: list[str]) -> None:
     plt = _plt()
-    objectives = study.cost_objectives()
     trials = [t for t in study.trials((TrialState.COMPLETE,)) if t.accuracy is not None]
-    front = {t.number for t in study.pareto_front()}
+    front = {t.number for t in study.pareto_front(objectives)}
     fig, axes = plt.subplots(1, len(objectives), figsize=(5.0 * len(objectives), 4.0),
                              squeeze=False)
     for ax, cost in zip(axes[0], objectives):
@@ -95,9 +94,17 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(study: RunRecord, folder: Path | None = None) -> Path:
+_DEVICE_COLUMNS = {"latency_ms": ("latency", "{:.4g} ms"), "energy_uj": ("energy", "{:.4g} uJ"),
+                   "avg_power_mw": ("avg power", "{:.4g} mW"),
+                   "peak_power_mw": ("peak power", "{:.4g} mW")}
+
+
+def write_report(study: RunRecord, folder: Path | None = None,
+                 objectives: list[str] | None = None) -> Path:
     """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder), from the
-    run's record (``fitnas.study.load_run``): no dataset or search space is needed."""
+    run's record (``fitnas.study.load_run``): no dataset or search space is needed.
+    ``objectives``: the costs of the Pareto front (default: the run's own, see
+    ``RunRecord.cost_objectives``); every completed trial must have them."""
     from ..costs import lifetime_table
     from ..study.outputs import summary
     from .lifetime import plot_lifetime
@@ -106,8 +113,16 @@ def write_report(study: RunRecord, folder: Path | None = None) -> Path:
         raise ValueError("an in-memory study has no folder; give the report a folder")
     folder = Path(folder or study.directory)  # type: ignore[arg-type]
     folder.mkdir(parents=True, exist_ok=True)
+    objectives = objectives or study.cost_objectives()
+    done = study.trials((TrialState.COMPLETE,))
+    for cost in objectives:
+        if done and not any(cost in t.costs for t in done):
+            from ..errors import FitnasError
+
+            raise FitnasError(f"no trial of {study.name} has the cost {cost!r}; its trials have "
+                              f"{', '.join(sorted(done[0].costs))}")
     pngs = {"pareto": folder / "pareto.png", "progress": folder / "progress.png"}
-    _pareto_png(study, pngs["pareto"])
+    _pareto_png(study, pngs["pareto"], objectives)
     _progress_png(study, pngs["progress"])
     data = summary(study)
     best = data["best"]
@@ -118,20 +133,27 @@ def write_report(study: RunRecord, folder: Path | None = None) -> Path:
         plot_lifetime(lifetime_table(graph, order, dtype), str(pngs["lifetime"]),
                       title=f"best model (trial {best['trial']}): bytes alive per step")
     front_rows = []
-    for t in study.pareto_front():
-        front_rows.append({"trial": t.number, "accuracy": f"{t.accuracy:.4f}",
-                           "params": format_count(int(t.costs.get("params", 0))),
-                           "param memory": format_bytes(int(t.costs.get("param_bytes", 0))),
-                           "peak activations": format_bytes(int(t.costs.get(
-                               "peak_activation_bytes", 0))),
-                           "MACs": format_count(int(t.costs.get("macs", 0)))})
+    front = study.pareto_front(objectives)
+    device_columns = [k for k in _DEVICE_COLUMNS if any(k in t.costs for t in front)]
+    for t in front:
+        row = {"trial": t.number, "accuracy": f"{t.accuracy:.4f}",
+               "params": format_count(int(t.costs.get("params", 0))),
+               "param memory": format_bytes(int(t.costs.get("param_bytes", 0))),
+               "peak activations": format_bytes(int(t.costs.get("peak_activation_bytes", 0))),
+               "MACs": format_count(int(t.costs.get("macs", 0)))}
+        for key in device_columns:
+            label, form = _DEVICE_COLUMNS[key]
+            row[label] = form.format(t.costs[key]) if key in t.costs else "-"
+        front_rows.append(row)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in data["counts"].items())
     limits: list[str] = study.constraints.describe()
     best_html = "<p>No trial met every limit and trained successfully.</p>" if best is None else (
         f"<p><b>Trial {best['trial']}</b>: validation accuracy {best['accuracy']:.4f}, "
         f"{format_count(best['params'])} parameters ({format_bytes(best['param_bytes'])}), "
         f"peak activation memory {format_bytes(best['peak_activation_bytes'])}, "
-        f"{format_count(best['macs'])} MACs.</p>")
+        f"{format_count(best['macs'])} MACs"
+        + "".join(f", {_DEVICE_COLUMNS[k][0]} {_DEVICE_COLUMNS[k][1].format(best[k])}"
+                  for k in _DEVICE_COLUMNS if best.get(k) is not None) + ".</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fitnas report: {html.escape(str(folder))}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -141,8 +163,9 @@ img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
 <p>Run folder: <code>{html.escape(str(study.directory))}</code>. Trials: {html.escape(counts)}.</p>
 <h2>Limits</h2><ul>{"".join(f"<li>{html.escape(x)}</li>" for x in limits) or "<li>none</li>"}</ul>
 <h2>Best model</h2>{best_html}
-<h2>Pareto front</h2>{_table(front_rows, ["trial", "accuracy", "params", "param memory",
-                                          "peak activations", "MACs"])}
+<h2>Pareto front</h2><p>Objectives: accuracy, {html.escape(", ".join(objectives))}.</p>
+{_table(front_rows, ["trial", "accuracy", "params", "param memory", "peak activations", "MACs",
+                     *[_DEVICE_COLUMNS[k][0] for k in device_columns]])}
 {_embed(pngs["pareto"])}
 <h2>Accuracy over the search</h2>{_embed(pngs["progress"])}
 {"<h2>Memory of the best model</h2>" + _embed(pngs["lifetime"]) if "lifetime" in pngs else ""}

@@ -1,6 +1,8 @@
 """What a finished search leaves in its run folder besides ``study.db``.
 
-* ``pareto.csv``: the non-dominated feasible trials over accuracy and each constrained cost;
+* ``pareto.csv``: the non-dominated feasible trials over accuracy and the run's cost objectives
+  (``--objectives``, else each constrained cost), with every cost a trial has (latency, energy
+  and power from a device model included);
 * ``summary.json``: the best trial, the counts by state and the constraints;
 * ``best/``: the best trial's ``arch.json``, trained ``weights.pt``, ``model.onnx`` (checked
   against torch under onnxruntime) and ``memory_plan.json`` (execution order, bytes alive per
@@ -24,7 +26,7 @@ from .trial import TrialRecord
 __all__ = ["COST_COLUMNS", "export_trial", "write_outputs"]
 
 COST_COLUMNS = ("params", "param_bytes", "macs", "peak_activation_bytes", "total_memory_bytes",
-                "latency_ms")
+                "latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw")
 
 
 def _row(trial: TrialRecord) -> dict[str, Any]:
@@ -64,8 +66,9 @@ def summary(run: RunRecord) -> dict[str, Any]:
                                               "peak_activation_bytes", "total_memory_bytes")},
             "violations": dict(best.violations), "encoding": best.encoding,
         }
-        if "latency_ms" in best.costs:
-            data["best"]["latency_ms"] = best.costs["latency_ms"]
+        for key in ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw"):
+            if key in best.costs:
+                data["best"][key] = best.costs[key]
     return data
 
 

@@ -25,7 +25,7 @@ from .setup import SearchSettings
 from .storage import Storage, StorageError
 from .trial import TrialRecord
 
-__all__ = ["RunRecord", "best_of", "load_run", "rank_key"]
+__all__ = ["OBJECTIVE_COSTS", "RunRecord", "best_of", "check_objectives", "load_run", "rank_key"]
 
 
 def rank_key(trial: TrialRecord) -> tuple[float, float, int]:
@@ -115,7 +115,11 @@ class RunRecord:
         return best_of(self.trials((TrialState.COMPLETE,)))
 
     def cost_objectives(self) -> list[str]:
-        """The costs of the Pareto front: the limited ones, else parameters and peak memory."""
+        """The costs of the Pareto front: those the run was given (``objectives``), else the
+        limited ones, else parameters and peak memory."""
+        stored = self.config.get("objectives")
+        if stored:
+            return list(stored)
         names = [LIMIT_COSTS[name] for name in self.constraints.limits.active()]
         return names or ["params", "peak_activation_bytes"]
 
@@ -148,3 +152,36 @@ def load_run(directory: str | Path) -> RunRecord:
     if not (path / "study.db").is_file():
         raise FitnasError(f"{str(directory)!r} holds no fitnas run (no study.db)")
     return RunRecord(Storage(path / "study.db"), path)
+
+
+#: The costs a Pareto front may use besides accuracy.
+OBJECTIVE_COSTS: tuple[str, ...] = ("params", "param_bytes", "macs", "peak_activation_bytes",
+                                    "total_memory_bytes", "chan_memory_bytes", "latency_ms",
+                                    "energy_uj", "avg_power_mw", "peak_power_mw")
+
+
+def check_objectives(objectives: list[str] | None, constraints: Constraints) -> list[str] | None:
+    """``objectives`` checked against the costs every trial of a run with ``constraints`` will
+    have: a one-line error for an unknown name, an energy or power objective without a device
+    model that has power figures, and latency that is neither modelled nor measured."""
+    if objectives is None:
+        return None
+    from ..errors import FitnasError
+
+    if isinstance(objectives, str) or not objectives:
+        raise FitnasError(f"bad objectives {objectives!r}: expected a list of cost names from "
+                          f"{', '.join(OBJECTIVE_COSTS)}")
+    model = constraints.cost_model
+    for name in objectives:
+        if name not in OBJECTIVE_COSTS:
+            raise FitnasError(f"unknown objective {name!r}; accepted: {', '.join(OBJECTIVE_COSTS)}")
+        if name in ("energy_uj", "avg_power_mw", "peak_power_mw") and (
+                model.device is None or not model.device.has_energy):
+            raise FitnasError(f"objective {name} needs a device model with power figures "
+                              "(--device NAME whose profile has [compute] and [power])")
+        if name == "latency_ms" and not model.models_latency \
+                and constraints.limits.max_latency_ms is None:
+            raise FitnasError("objective latency_ms needs latency for every trial: a device "
+                              "model (--device NAME, --latency model) or a --max-latency-ms "
+                              "limit (then only feasible trials are measured)")
+    return list(objectives)

@@ -58,6 +58,14 @@ class SearchSettings:
     device: str | None = DEFAULT_DEVICE
     #: The limits in force (the device profile's, overridden by flags), as ``Limits.to_dict()``.
     limits: dict[str, Any] = field(default_factory=dict)
+    #: The device's latency, energy and power model (``ComputeProfile.to_dict()``), stored so
+    #: the run reopens without the profile file; ``None``: no device model.
+    device_model: dict[str, Any] | None = None
+    #: Where latency comes from: ``"measure"`` (this host) or ``"model"``; ``None``: the
+    #: default of ``fitnas.costs.model.CostModel``.
+    latency: str | None = None
+    #: The costs of the Pareto front besides accuracy (``None``: the limited ones).
+    objectives: list[str] | None = None
     epochs: float = 8.0
     #: Epochs of the ``early`` (paper 002 sec. 3.4) and ``finetune`` (paper 000 sec. 4)
     #: budgets strategies may ask for; ``None``: a quarter and a third of ``epochs``.
@@ -135,6 +143,8 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
         options["budget"] = int(trials)
         settings = replace(settings, strategy_options=options)
     strategy = create_strategy(settings.strategy, space, seed=settings.seed, **options)
-    study = Study(space, strategy, evaluator, Constraints(limits), directory, resume=resume)
+    constraints = Constraints(limits, device=settings.device_model, latency=settings.latency)
+    study = Study(space, strategy, evaluator, constraints, directory, resume=resume,
+                  objectives=settings.objectives)
     study.storage.set_meta("settings", settings.to_dict())
     return study

@@ -28,7 +28,7 @@ from ..strategies import (
     StrategyError,
     Verdict,
 )
-from .run import RunRecord
+from .run import RunRecord, check_objectives
 from .storage import Storage, StorageError, graph_key
 from .trial import TrialRecord
 from .workers import Done, Job, Workers, create_workers
@@ -65,9 +65,11 @@ class Study:
         constraints: Constraints | None = None,
         directory: str | Path | None = None,
         resume: bool = False,
+        objectives: list[str] | None = None,
     ) -> None:
         self.space, self.strategy, self.evaluator = space, strategy, evaluator
         self.constraints = constraints if constraints is not None else Constraints()
+        self.objectives = check_objectives(objectives, self.constraints)
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,7 @@ class Study:
             "strategy": {"name": self.strategy.name, **self.strategy.get_config()},
             "evaluator": {"name": self.evaluator.name, **self.evaluator.get_config()},
             "constraints": self.constraints.get_config(),
+            **({"objectives": list(self.objectives)} if self.objectives else {}),
         }
 
     # ----------------------------------------------------------------- queries
@@ -119,7 +122,8 @@ class Study:
         """The feasibility oracle the strategy gets (``Strategy.set_oracle``): the analytic
         costs of ``encoding`` (with a device model's latency, energy and power) and their
         violations of those limits, by the same cost model and limits that check every proposal
-        (a latency measured on this host is left to that check). The last 65,536 verdicts are kept. Raises ``InvalidEncoding``."""
+        (a latency measured on this host is left to that check). The last 65,536 verdicts are
+        kept. Raises ``InvalidEncoding``."""
         key: Any = encoding
         try:
             hash(key)

@@ -20,12 +20,17 @@ Two paths, side by side in one process, on the same encodings and graphs:
 Also: mobilenet_v2 against fvcore and thop (build the torch module, then count), estimates of
 random ArchGraphs, and the costs of all 15,625 NAS-Bench-201 cells (``space.parse``,
 ``space.decode``, ``estimate``; what ``fitnas.bench.costs`` computes, without its cache).
+
+The ``estimate-device`` section (``--device-only`` writes just that one): what the device models
+(``fitnas.costs.device``: latency, energy, average and peak power) add to the analytic costs of
+``fitnas estimate``, on mobilenet_v2 and on networks sampled from every space. Goal: at most 20%.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import random
 import statistics
 import sys
 import time
@@ -53,6 +58,7 @@ from fitnas.spaces._emit import Emitter
 TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "nb201_12epoch.csv"
 PATHS = ("reference", "compact")
 GOALS = {"cells": 5000, "nb201": 3000}  # decode + estimate per second, one core
+DEVICE_GOAL = 0.20  # what the device models may add to the analytic costs' time
 TABLE_GOAL_S = 10.0
 
 
@@ -173,6 +179,86 @@ def verdict(value: float, goal: float, more_is_better: bool = True) -> str:
     return "met" if met else "not met"
 
 
+def _fresh_seconds(dicts: Sequence[dict[str, Any]], fns: Sequence[Callable[[ArchGraph], object]],
+                   passes: int) -> list[tuple[float, float]]:
+    """For each of ``fns``: median seconds per graph of ``from_dict`` then the function, and
+    of the function alone on graphs built just before, over ``passes`` passes of freshly built
+    graphs (nothing a graph keeps is reused). The functions take turns within each pass, so a
+    slow spell of the shared machine hits them alike."""
+    both: list[list[float]] = [[] for _ in fns]
+    alone: list[list[float]] = [[] for _ in fns]
+    for _ in range(passes):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            for d in dicts:
+                fn(ArchGraph.from_dict(d))
+            both[i].append((time.perf_counter() - start) / len(dicts))
+            graphs = [ArchGraph.from_dict(d) for d in dicts]
+            start = time.perf_counter()
+            for g in graphs:
+                fn(g)
+            alone[i].append((time.perf_counter() - start) / len(dicts))
+    return [(statistics.median(b), statistics.median(a)) for b, a in zip(both, alone)]
+
+
+def device_overhead(samples: int, passes: int) -> list[str]:
+    """The ``estimate-device`` section: the analytic costs with and without the device model."""
+    from fitnas.costs.device import device_costs
+    from fitnas.devices import load_device
+
+    profile = load_device("stm32f746-disco").compute
+    assert profile is not None
+    cases: dict[str, list[dict[str, Any]]] = {
+        "mobilenet_v2 (1x3x224x224)": [load_graph("torchvision:mobilenet_v2").graph.to_dict()]
+        * 20}
+    for name in list_spaces():
+        space = create_space(name)
+        rng = random.Random(0)
+        cases[f"{name} ({samples} samples)"] = [space.decode(space.sample(rng)).to_dict()
+                                                for _ in range(samples)]
+
+    def analytic(g: ArchGraph) -> object:
+        return estimate(g, "int8")
+
+    def with_device(g: ArchGraph) -> object:
+        estimate(g, "int8")
+        return device_costs(g, profile, "int8")
+
+    lines = [
+        "## estimate-device: what the device models add to the analytic costs",
+        "",
+        "Command: `python benchmarks/estimate_speed.py --device-only` (one core). "
+        + machine_line(),
+        "",
+        "Per network: the analytic costs as `fitnas estimate` computes them (build the graph from "
+        "its JSON, then `estimate`: parameters, MACs, lifetime peak, Chan's memory), and the same "
+        "plus `device_costs` on the stm32f746-disco profile (latency, energy, average and peak "
+        "power; the per-layer prices are memoized by the layer, as in a search). Medians of "
+        f"{passes} passes over freshly built graphs; 'estimate alone' times the graphs already "
+        "built.",
+        "",
+        "| networks | from_dict + estimate | + device model | added | estimate alone | "
+        "+ device model | added |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    worst = 0.0
+    for label, dicts in cases.items():
+        (base_both, base_alone), (dev_both, dev_alone) = _fresh_seconds(
+            dicts, (analytic, with_device), passes)
+        added = dev_both / base_both - 1.0
+        worst = max(worst, added)
+        lines.append(f"| {label} | {base_both * 1e6:,.0f} us | {dev_both * 1e6:,.0f} us | "
+                     f"{100 * added:+.0f}% | {base_alone * 1e6:,.0f} us | "
+                     f"{dev_alone * 1e6:,.0f} us | {100 * (dev_alone / base_alone - 1):+.0f}% |")
+    lines += ["", f"Goal: the device models add at most {100 * DEVICE_GOAL:.0f}% to the time of "
+              f"`fitnas estimate`'s analytic costs; the largest addition here is "
+              f"{100 * worst:.0f}%, {verdict(worst, DEVICE_GOAL, more_is_better=False)}. On a "
+              "graph that is already built (the estimate alone, which reuses nothing either) the "
+              "device model costs about as much as the estimate itself: both are one pass over "
+              "the nodes."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -183,9 +269,16 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=TABLE, help="the NAS-Bench-201 table")
     parser.add_argument("--no-reference-table", action="store_true",
                         help="skip costing the table by the reference path (about a minute)")
+    parser.add_argument("--device-only", action="store_true",
+                        help="only the estimate-device section")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
+    device_lines = device_overhead(args.space_samples, args.passes)
+    write_section("estimate-device", "\n".join(device_lines))
+    print("\n".join(device_lines))
+    if args.device_only:
+        return
 
     graph = load_graph("torchvision:mobilenet_v2").graph
     ours = estimate(graph)

@@ -226,6 +226,15 @@ class ArchGraph:
         same object for the same op, attributes and input shapes when memoized)."""
         return self._facts
 
+    def node_inputs(self) -> tuple[tuple[int, ...], ...]:
+        """Each node's inputs as tensor indices (0: the graph input, ``k``: the ``k``-th node
+        of the order), in the graph's order."""
+        return self._in_idx
+
+    def output_indices(self) -> tuple[int, ...]:
+        """The tensor indices of the graph's outputs."""
+        return tuple(self._index[o] for o in self.outputs)
+
     def node_attrs(self) -> tuple[Mapping[str, Any], ...]:
         """Each node's normalized attributes, in the graph's order."""
         return self._attrs

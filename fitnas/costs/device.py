@@ -75,12 +75,11 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, islice
-from operator import itemgetter
+from itertools import chain, compress, islice
+from operator import itemgetter, not_
 from typing import Any
 
 from ..arch import ArchGraph
-from ..arch.graph import NodeArrays
 from ..errors import FitnasError
 from .dtypes import DTYPE_BYTES
 
@@ -172,7 +171,8 @@ class ComputeProfile:
     pj_per_mac: float = 0.0
     pj_per_sram_byte: float = 0.0
     pj_per_weight_byte: float = 0.0
-    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _cache: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _alive: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------- reading
     @classmethod
@@ -392,19 +392,19 @@ _LAYERS: dict[int, tuple[Any, _Layer]] = {}
 _LAYERS_KEPT = 65_536
 
 
-def _layers(graph: ArchGraph, arrays: NodeArrays) -> list[_Layer]:
+def _layers(graph: ArchGraph) -> list[_Layer]:
     """Each node's kind, work, MACs, activation elements moved and weight elements (memoized
     by the node's facts: the same op with the same attributes on the same input shapes is the
     same layer)."""
-    shapes, inputs = arrays.shapes, arrays.inputs
+    facts_of = graph.node_facts()
+    shapes = (graph.input_shape, *(f.shape for f in facts_of))
     out: list[_Layer] = []
-    for k, (facts, attrs) in enumerate(zip(graph.node_facts(), graph.node_attrs()), start=1):
+    for facts, attrs, ins in zip(facts_of, graph.node_attrs(), graph.node_inputs()):
         hit = _LAYERS.get(id(facts))
         if hit is not None and hit[0] is facts:
             out.append(hit[1])
             continue
         op = facts.spec.name
-        ins = inputs[k]
         in_shape = shapes[ins[0]] if ins else ()
         kind = layer_kind(op, attrs, in_shape[1] if len(in_shape) > 1 else None)
         if kind is None:
@@ -422,22 +422,17 @@ def _layers(graph: ArchGraph, arrays: NodeArrays) -> list[_Layer]:
 _ROLE_NONE, _ROLE_PRODUCER, _ROLE_FOLD, _ROLE_FUSE = 0, 1, 2, 3
 
 
-def _priced(profile: ComputeProfile, graph: ArchGraph, arrays: NodeArrays, bpe: int
+def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
             ) -> list[tuple[float, float, float, int]]:
     """Each node's ``(milliseconds, microjoules, milliwatts, fusion role)`` on ``profile``,
-    unfused (memoized per profile by the node's facts)."""
-    cache = profile._cache
+    unfused, memoized per profile by the node's facts: the cache is keyed by ``id(facts)`` and
+    keeps every facts object it prices alive (``profile._alive``), so an id it holds is never
+    reused by another object; both are cleared together."""
+    cache, alive = profile._cache, profile._alive
     facts_of = graph.node_facts()
-    out: list[tuple[float, float, float, int]] = []
-    missing = False
-    for facts in facts_of:
-        hit = cache.get(id(facts))
-        if hit is None or hit[0] is not facts:
-            missing = True
-            break
-        out.append(hit[1])
-    if not missing:
-        return out
+    out = list(map(cache.get, map(id, facts_of)))
+    if None not in out:
+        return out  # type: ignore[return-value]
     clock = float(profile.clock_hz)  # type: ignore[arg-type]
     per_unit = {**profile.cycles_per_mac, **profile.cycles_per_element}
     sram_bpc = profile.bytes_per_cycle.get("sram")
@@ -445,11 +440,16 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, arrays: NodeArrays, bpe: 
     watts = (profile.static_mw or 0.0) + (profile.active_mw or 0.0)
     use_max = profile.combine == "max"
     fuse = frozenset(profile.fuse)
-    out = []
-    for facts, (kind, work, macs, act, weights) in zip(facts_of, _layers(graph, arrays)):
-        hit = cache.get(id(facts))
-        if hit is not None and hit[0] is facts:
-            out.append(hit[1])
+    if len(cache) + len(facts_of) > _LAYERS_KEPT:
+        cache.clear()
+        alive.clear()
+    for k, (facts, (kind, work, macs, act, weights)) in enumerate(
+            zip(facts_of, _layers(graph))):
+        if out[k] is not None:
+            continue
+        found = cache.get(id(facts))
+        if found is not None:
+            out[k] = found
             continue
         op = facts.spec.name
         role = (_ROLE_PRODUCER if kind in _PRODUCERS else
@@ -469,14 +469,13 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, arrays: NodeArrays, bpe: 
                                           + profile.pj_per_sram_byte * act_bytes
                                           + profile.pj_per_weight_byte * weight_bytes)
             entry = (ms, energy, energy / ms if ms > 0 else 0.0, role)
-        if len(cache) >= _LAYERS_KEPT:
-            cache.clear()
-        cache[id(facts)] = (facts, entry)
-        out.append(entry)
-    return out
+        cache[id(facts)] = entry
+        alive.append(facts)
+        out[k] = entry
+    return out  # type: ignore[return-value]
 
 
-def _fusions(arrays: NodeArrays, roles: list[int]) -> list[int]:
+def _fusions(graph: ArchGraph, roles: list[int]) -> list[int]:
     """For each node, the index (1-based) of the layer it is folded or fused into, else 0: a
     batch norm right after a convolution or linear layer, an activation after one or after its
     folded batch norm, when that tensor has no other reader and is not an output."""
@@ -484,19 +483,23 @@ def _fusions(arrays: NodeArrays, roles: list[int]) -> list[int]:
     candidates = [k for k, role in enumerate(roles, start=1) if role >= _ROLE_FOLD]
     if not candidates:
         return into
-    inputs = arrays.inputs
+    inputs = graph.node_inputs()
     readers = Counter(chain.from_iterable(inputs))
-    outputs = set(arrays.outputs)
+    outputs = set(graph.output_indices())
     for k in candidates:
-        ins = inputs[k]
-        if len(ins) != 1 or not ins[0] or readers[ins[0]] != 1 or ins[0] in outputs:
+        ins = inputs[k - 1]
+        if len(ins) != 1:
             continue
         j = ins[0]
+        if not j or readers[j] != 1 or j in outputs:
+            continue
         if roles[k - 1] == _ROLE_FOLD:
             if not into[j] and roles[j - 1] == _ROLE_PRODUCER:
                 into[k] = j
-        elif roles[(into[j] or j) - 1] == _ROLE_PRODUCER:
-            into[k] = into[j] or j
+        else:
+            target = into[j] or j
+            if roles[target - 1] == _ROLE_PRODUCER:
+                into[k] = target
     return into
 
 
@@ -508,15 +511,14 @@ def device_costs(graph: ArchGraph, profile: ComputeProfile, dtype: str | None = 
     profile.check_dtype(dtype)
     profile.require("a latency estimate")
     has_power = profile.has_energy
-    arrays = graph.arrays()
-    priced = _priced(profile, graph, arrays, DTYPE_BYTES[dtype])
-    into = _fusions(arrays, [p[3] for p in priced])
-    kept = [p for p, fused in zip(priced, islice(into, 1, None)) if not fused]
+    priced = _priced(profile, graph, DTYPE_BYTES[dtype])
+    into = _fusions(graph, list(map(itemgetter(3), priced)))
+    kept = list(compress(priced, map(not_, islice(into, 1, None)))) if any(into) else priced
     invoke_ms = profile.invoke_overhead_cycles * 1000.0 / float(profile.clock_hz)  # type: ignore
     total_ms = invoke_ms + sum(map(itemgetter(0), kept))
     breakdown: tuple[LayerCost, ...] = ()
     if layers:
-        breakdown = _breakdown(graph, arrays, profile, priced, into, has_power)
+        breakdown = _breakdown(graph, profile, priced, into, has_power)
     if not has_power:
         return DeviceCosts(profile.name, dtype, total_ms, None, None, None, None, breakdown)
     watts = (profile.static_mw or 0.0) + (profile.active_mw or 0.0)
@@ -529,7 +531,7 @@ def device_costs(graph: ArchGraph, profile: ComputeProfile, dtype: str | None = 
     return DeviceCosts(profile.name, dtype, total_ms, total_uj, avg, peak_mw, peak_at, breakdown)
 
 
-def _breakdown(graph: ArchGraph, arrays: NodeArrays, profile: ComputeProfile,
+def _breakdown(graph: ArchGraph, profile: ComputeProfile,
                priced: list[tuple[float, float, float, int]], into: list[int], has_power: bool
                ) -> tuple[LayerCost, ...]:
     """The per-layer rows of :func:`device_costs` (computed again, with the compute and memory
@@ -542,8 +544,8 @@ def _breakdown(graph: ArchGraph, arrays: NodeArrays, profile: ComputeProfile,
     names = graph.order
     rows: list[LayerCost] = []
     for k, ((kind, work, macs, act, weights), (ms, energy, power, _)) in enumerate(
-            zip(_layers(graph, arrays), priced)):
-        op = arrays.specs[k].name
+            zip(_layers(graph), priced)):
+        op = graph.node_facts()[k].spec.name
         fused = into[k + 1]
         if kind is None or fused:
             rows.append(LayerCost(names[k], op, kind or "view", 0, 0, 0, 0, 0.0, 0.0, 0.0,
@@ -575,14 +577,14 @@ def latency_features(graph: ArchGraph, dtype: str, fuse: Iterable[str] = _DEFAUL
     bytes moved, the number of layers and 1 (the inference). A latency in cycles is their dot
     product with the coefficients (bytes terms: cycles per byte, ``1 / bytes_per_cycle``)."""
     bpe = DTYPE_BYTES[dtype]
-    arrays = graph.arrays()
-    table = _layers(graph, arrays)
+    table = _layers(graph)
     fusable = frozenset(fuse)
+    ops = [facts.spec.name for facts in graph.node_facts()]
     roles = [_ROLE_PRODUCER if kind in _PRODUCERS else
-             _ROLE_FOLD if spec.name == "batchnorm" and spec.name in fusable else
-             _ROLE_FUSE if spec.name in fusable else _ROLE_NONE
-             for (kind, *_), spec in zip(table, arrays.specs)]
-    into = _fusions(arrays, roles)
+             _ROLE_FOLD if op == "batchnorm" and op in fusable else
+             _ROLE_FUSE if op in fusable else _ROLE_NONE
+             for (kind, *_), op in zip(table, ops)]
+    into = _fusions(graph, roles)
     totals = dict.fromkeys(FEATURES, 0.0)
     for (kind, work, _, act, weights), fused in zip(table, islice(into, 1, None)):
         if kind is None or fused:

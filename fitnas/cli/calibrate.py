@@ -110,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
         source = f"{len(measurements)} onnxruntime micro-benchmarks on this host"
     result = fit(measurements, base, source, clock_hz=clock, only=only, tie=tie)
     text = profile_toml(result, device, out.stem)
-    _write(out, text)
     from ..devices.registry import parse_device
 
-    parse_device(text, out.stem, str(out))  # what was written reads back
+    parse_device(text, out.stem, str(out))  # what is written reads back (checked first)
+    _write(out, text)
     if args.json:
         data = result.to_dict()
         data["out"] = str(out)

@@ -64,14 +64,14 @@ def run(args: argparse.Namespace) -> int:
     for column in ("SRAM", "flash", "RAM"):
         table.add_column(column, justify="right")
     table.add_column("dtype")
-    table.add_column("compute", overflow="fold")
-    table.add_column("description", min_width=20, overflow="fold")
+    table.add_column("description (and the latency model's core and clock)", min_width=20,
+                     overflow="fold")
     for d in devices:
         lim = d.limits
         table.add_row(
             d.name,
             _bytes(lim.max_peak_mem), _bytes(lim.max_param_mem), _bytes(lim.max_total_mem),
-            lim.dtype, _compute(d), d.description,
+            lim.dtype, d.description + ("" if _compute(d) == "-" else f"\n{_compute(d)}"),
         )
     console = Console()
     console.print(table)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("SRAM: limit on peak activation bytes (max_peak_mem); flash: on parameter "
                       "bytes (max_param_mem); RAM: on both together (max_total_mem). Each is "
                       "the share of the memory left after the profile's reserve for stack, heap, "
-                      "OS and runtime; compute: the core and clock of the latency model (+E: with "
-                      "power figures, for energy and power limits). `fitnas devices --sources` "
+                      "OS and runtime. Under each description: the core and clock of the latency "
+                      "model (+E: with power figures, for energy and power limits). `fitnas devices --sources` "
                       "names each figure's source.")
     return 0

@@ -253,11 +253,13 @@ def read_measurements(path: str | Path, input_shape: tuple[int, ...] | None = No
     except OSError as err:
         raise CalibrationError(f"cannot read measurements {str(path)!r}: "
                                f"{err.strerror or err}") from None
-    rows = list(csv.DictReader(text.splitlines()))
+    # each row with the line it ends on (blank lines and quoted line breaks counted)
+    reader = csv.DictReader(text.splitlines())
+    rows = [(reader.line_num, row) for row in reader]
     if not rows:
         raise CalibrationError(f"{path}: no measurements; expected a header line and {CSV_HELP}")
     out = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         where = f"{path}:{line}"
         row = {(k or "").strip(): (v or "") for k, v in row.items()}
         ms = _time(row, where)
@@ -372,7 +374,8 @@ def fit(measurements: Sequence[Measurement], base: ComputeProfile, source: str =
     clock = clock_hz or base.clock_hz
     if clock is None:
         raise DeviceModelError(f"device profile {base.name} has no compute.clock_hz, which "
-                               "calibration needs (the unit of its cycles); add it")
+                               "calibration needs (the unit of its cycles); add it or give "
+                               "the clock (--clock-hz)")
     features = np.array([latency_features(m.graph, base.dtype, base.fuse)
                          for m in measurements])
     cycles = np.array([m.time_ms * 1e-3 * (m.clock_hz or clock) for m in measurements])
@@ -459,6 +462,11 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
+def _power_source(device: Any, key: str) -> str:
+    sources = device.sources
+    return str(sources.get(f"power.{key}") or sources.get("power") or "see its file")
+
+
 def profile_toml(result: Fit, device: Any, name: str) -> str:
     """The text of a device profile file: ``device``'s description, memory and power with the
     fitted ``[compute]`` table, each coefficient under a comment naming its origin."""
@@ -471,12 +479,26 @@ def profile_toml(result: Fit, device: Any, name: str) -> str:
     lines = [f"# {name}: a device profile written by `fitnas calibrate` on {stamp}.",
              f"# Base profile: {device.name} ({device.path or 'built in'}).",
              f"description = {_toml_value(device.description + ' (calibrated)')}",
-             f"dtype = {_toml_value(profile.dtype)}", ""]
+             f"dtype = {_toml_value(profile.dtype)}"]
+    if device.limits.schedule != "default":
+        lines.append(f"schedule = {_toml_value(device.limits.schedule)}")
+    lines.append("")
     if device.memory:
         lines.append("[memory]")
         for key, value in device.memory.items():
             lines += [f"# from profile {device.name}: {device.sources.get(key, 'see its file')}",
                       f"{key} = {value}"]
+        lines.append("")
+    # the base's other limits (its [limits] table), so the calibrated profile limits the same
+    from ..devices.registry import MEMORY_LIMITS
+
+    from_memory = {MEMORY_LIMITS[key] for key in device.memory}
+    extra = {k: v for k, v in device.limits.active().items() if k not in from_memory}
+    if extra:
+        lines.append("[limits]")
+        for key, value in extra.items():
+            lines += [f"# from profile {device.name}",
+                      f"{key} = {repr(float(value)) if isinstance(value, float) else value}"]
         lines.append("")
     if device.reserve:
         lines.append("[reserve]")
@@ -487,8 +509,10 @@ def profile_toml(result: Fit, device: Any, name: str) -> str:
               "# what runs the network (from the base profile)",
               f"core = {_toml_value(profile.core)}",
               "# the unit of every cycle count below; " + (
-                  "this machine's clock (/proc/cpuinfo)" if profile.measurable else
-                  f"from profile {device.name}"),
+                  f"from profile {device.name}" if device.compute is not None
+                  and device.compute.clock_hz == profile.clock_hz else
+                  "this machine's clock (/proc/cpuinfo or --clock-hz)" if profile.measurable
+                  else "given with --clock-hz"),
               f"clock_hz = {_toml_value(float(profile.clock_hz or 0))}",
               "# the fitted form: every term adds (fitnas.costs.device, combine = \"sum\")",
               'combine = "sum"',
@@ -519,7 +543,7 @@ def profile_toml(result: Fit, device: Any, name: str) -> str:
     if power:
         lines += ["", "[power]"]
         for key, value in power.items():
-            lines += [f"# from profile {device.name}: {device.sources.get('power.' + key, 'see its file')}",
+            lines += [f"# from profile {device.name}: {_power_source(device, key)}",
                       f"{key} = {_toml_value(float(value))}"]
     lines += ["", "[sources]",
               f"compute = {_toml_value(fitted)}"]

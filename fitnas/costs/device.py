@@ -62,7 +62,9 @@ per MAC and per byte moved (picojoules) beyond what the run-mode current already
 (zero where the datasheet figure includes them; per-operation energies in the manner of
 Horowitz, ISSCC 2014, "Computing's energy problem", where a profile separates them).
 **Average power** is ``E / latency``; **peak power** the largest per-layer power ``E_l / t_l``
-(MONAS' power cap, paper 003 eq. 2, is on the peak while serving).
+(MONAS' power cap, paper 003 eq. 2, is on the peak while serving): the running power
+``p_static + p_active`` unless a layer adds to it by moving data, and then ``peak_power_layer``
+names the first such layer with the largest power.
 
 Coefficients are for the profile's dtype; costs at another dtype are refused (the kernels and
 their throughput differ). :func:`device_costs` gives the totals and, with ``layers=True``, the
@@ -280,9 +282,11 @@ class ComputeProfile:
         missing = self.missing(energy)
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            fix = ("add the board's power to the profile's [power] table (from its datasheet or "
+                   "a measurement)" if missing[0].startswith("power.") else
+                   "add it to the profile or calibrate one (`fitnas calibrate`)")
             raise DeviceModelError(f"device profile {self.name} has no {missing[0]}{more}, which "
-                                   f"{what} needs; add it to the profile or calibrate one "
-                                   "(`fitnas calibrate`)")
+                                   f"{what} needs; {fix}")
 
     def check_dtype(self, dtype: str) -> None:
         if dtype != self.dtype:
@@ -465,10 +469,11 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
             cycles = profile.layer_overhead_cycles + (max(compute, memory) if use_max
                                                       else compute + memory)
             ms = cycles * 1000.0 / clock
-            energy = watts * ms + 1e-6 * (profile.pj_per_mac * macs
-                                          + profile.pj_per_sram_byte * act_bytes
-                                          + profile.pj_per_weight_byte * weight_bytes)
-            entry = (ms, energy, energy / ms if ms > 0 else 0.0, role)
+            moved = 1e-6 * (profile.pj_per_mac * macs + profile.pj_per_sram_byte * act_bytes
+                            + profile.pj_per_weight_byte * weight_bytes)
+            # the power is the running power plus what moving data adds, so a layer that adds
+            # nothing draws exactly the running power (no rounding above it)
+            entry = (ms, watts * ms + moved, watts + moved / ms if ms > 0 else 0.0, role)
         cache[id(facts)] = entry
         alive.append(facts)
         out[k] = entry
@@ -523,12 +528,16 @@ def device_costs(graph: ArchGraph, profile: ComputeProfile, dtype: str | None = 
         return DeviceCosts(profile.name, dtype, total_ms, None, None, None, None, breakdown)
     watts = (profile.static_mw or 0.0) + (profile.active_mw or 0.0)
     total_uj = watts * invoke_ms + sum(map(itemgetter(1), kept))
-    peak_mw, peak_at = (watts, None) if invoke_ms > 0 else (0.0, None)
+    # the peak is the running power unless a layer adds to it by moving data; then the first
+    # layer with the largest power is named
+    peak_mw, peak_at = (watts, None) if total_ms > 0 else (0.0, None)
     for k, (ms, _, power, _) in enumerate(priced):
         if ms > 0 and power > peak_mw and not into[k + 1]:
             peak_mw, peak_at = power, graph.order[k]
-    avg = total_uj / total_ms if total_ms > 0 else 0.0
-    return DeviceCosts(profile.name, dtype, total_ms, total_uj, avg, peak_mw, peak_at, breakdown)
+    moved_uj = total_uj - watts * total_ms
+    avg = watts + max(moved_uj, 0.0) / total_ms if total_ms > 0 else 0.0
+    return DeviceCosts(profile.name, dtype, total_ms, total_uj, min(avg, peak_mw), peak_mw,
+                       peak_at, breakdown)
 
 
 def _breakdown(graph: ArchGraph, profile: ComputeProfile,

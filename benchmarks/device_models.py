@@ -95,12 +95,11 @@ def checks() -> list[Check]:
 def _profile(check: Check) -> ComputeProfile:
     profile = load_device(check.device).compute
     assert profile is not None
-    changes: dict[str, float] = {}
     if check.clock_hz is not None:
-        changes["clock_hz"] = check.clock_hz
+        profile = replace(profile, clock_hz=check.clock_hz)
     if check.active_mw is not None:
-        changes.update(static_mw=0.0, active_mw=check.active_mw)
-    return replace(profile, **changes) if changes else profile
+        profile = replace(profile, static_mw=0.0, active_mw=check.active_mw)
+    return profile
 
 
 def _label(m: Measurement) -> str:

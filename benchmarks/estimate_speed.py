@@ -180,11 +180,11 @@ def verdict(value: float, goal: float, more_is_better: bool = True) -> str:
 
 
 def _fresh_seconds(dicts: Sequence[dict[str, Any]], fns: Sequence[Callable[[ArchGraph], object]],
-                   passes: int) -> list[tuple[float, float]]:
-    """For each of ``fns``: median seconds per graph of ``from_dict`` then the function, and
-    of the function alone on graphs built just before, over ``passes`` passes of freshly built
-    graphs (nothing a graph keeps is reused). The functions take turns within each pass, so a
-    slow spell of the shared machine hits them alike."""
+                   passes: int) -> tuple[list[list[float]], list[list[float]]]:
+    """For each of ``fns``, per pass: seconds per graph of ``from_dict`` then the function, and
+    of the function alone on graphs built just before, over freshly built graphs (nothing a
+    graph keeps is reused). The functions take turns within each pass, so a slow spell of the
+    shared machine hits them alike and their ratio can be taken pass by pass."""
     both: list[list[float]] = [[] for _ in fns]
     alone: list[list[float]] = [[] for _ in fns]
     for _ in range(passes):
@@ -198,7 +198,12 @@ def _fresh_seconds(dicts: Sequence[dict[str, Any]], fns: Sequence[Callable[[Arch
             for g in graphs:
                 fn(g)
             alone[i].append((time.perf_counter() - start) / len(dicts))
-    return [(statistics.median(b), statistics.median(a)) for b, a in zip(both, alone)]
+    return both, alone
+
+
+def _added(base: list[float], more: list[float]) -> float:
+    """The median over passes of what ``more`` adds to ``base`` in the same pass."""
+    return statistics.median(m / b - 1.0 for b, m in zip(base, more))
 
 
 def device_overhead(samples: int, passes: int) -> list[str]:
@@ -234,8 +239,9 @@ def device_overhead(samples: int, passes: int) -> list[str]:
         "its JSON, then `estimate`: parameters, MACs, lifetime peak, Chan's memory), and the same "
         "plus `device_costs` on the stm32f746-disco profile (latency, energy, average and peak "
         "power; the per-layer prices are memoized by the layer, as in a search). Medians of "
-        f"{passes} passes over freshly built graphs; 'estimate alone' times the graphs already "
-        "built.",
+        f"{passes} passes over freshly built graphs, the two taking turns in each pass; 'added' "
+        "is the median over passes of the ratio within a pass; 'estimate alone' times the "
+        "graphs already built.",
         "",
         "| networks | from_dict + estimate | + device model | added | estimate alone | "
         "+ device model | added |",
@@ -243,13 +249,14 @@ def device_overhead(samples: int, passes: int) -> list[str]:
     ]
     worst = 0.0
     for label, dicts in cases.items():
-        (base_both, base_alone), (dev_both, dev_alone) = _fresh_seconds(
-            dicts, (analytic, with_device), passes)
-        added = dev_both / base_both - 1.0
+        both, alone = _fresh_seconds(dicts, (analytic, with_device), passes)
+        added = _added(both[0], both[1])
         worst = max(worst, added)
-        lines.append(f"| {label} | {base_both * 1e6:,.0f} us | {dev_both * 1e6:,.0f} us | "
-                     f"{100 * added:+.0f}% | {base_alone * 1e6:,.0f} us | "
-                     f"{dev_alone * 1e6:,.0f} us | {100 * (dev_alone / base_alone - 1):+.0f}% |")
+        lines.append(f"| {label} | {statistics.median(both[0]) * 1e6:,.0f} us | "
+                     f"{statistics.median(both[1]) * 1e6:,.0f} us | {100 * added:+.0f}% | "
+                     f"{statistics.median(alone[0]) * 1e6:,.0f} us | "
+                     f"{statistics.median(alone[1]) * 1e6:,.0f} us | "
+                     f"{100 * _added(alone[0], alone[1]):+.0f}% |")
     lines += ["", f"Goal: the device models add at most {100 * DEVICE_GOAL:.0f}% to the time of "
               f"`fitnas estimate`'s analytic costs; the largest addition here is "
               f"{100 * worst:.0f}%, {verdict(worst, DEVICE_GOAL, more_is_better=False)}. On a "

@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
                       "bytes (max_param_mem); RAM: on both together (max_total_mem). Each is "
                       "the share of the memory left after the profile's reserve for stack, heap, "
                       "OS and runtime. Under each description: the core and clock of the latency "
-                      "model (+E: with power figures, for energy and power limits). `fitnas devices --sources` "
-                      "names each figure's source.")
+                      "model (+E: with power figures, for energy and power limits). "
+                      "`fitnas devices --sources` names each figure's source.")
     return 0

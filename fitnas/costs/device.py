@@ -173,7 +173,8 @@ class ComputeProfile:
     pj_per_mac: float = 0.0
     pj_per_sram_byte: float = 0.0
     pj_per_weight_byte: float = 0.0
-    _cache: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: the prices of layers by ``id`` of their facts (see ``_priced``), and what ``missing`` found
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _alive: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------- reading
@@ -259,7 +260,15 @@ class ComputeProfile:
 
     # ----------------------------------------------------------- checking
     def missing(self, energy: bool = False) -> list[str]:
-        """The coefficients latency (and energy, with ``energy``) need that this profile lacks."""
+        """The coefficients latency (and energy, with ``energy``) need that this profile lacks
+        (worked out once: the profile is frozen)."""
+        key = ("missing", energy)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._missing(energy)
+        return list(found)
+
+    def _missing(self, energy: bool) -> list[str]:
         out = [] if self.clock_hz is not None else ["compute.clock_hz"]
         out += [f"compute.cycles_per_mac.{k}" for k in MAC_KINDS if k not in self.cycles_per_mac]
         out += [f"compute.cycles_per_element.{k}" for k in ELEMENT_KINDS
@@ -444,8 +453,9 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
     watts = (profile.static_mw or 0.0) + (profile.active_mw or 0.0)
     use_max = profile.combine == "max"
     fuse = frozenset(profile.fuse)
-    if len(cache) + len(facts_of) > _LAYERS_KEPT:
-        cache.clear()
+    if len(alive) + len(facts_of) > _LAYERS_KEPT:
+        for facts in alive:
+            cache.pop(id(facts), None)
         alive.clear()
     for k, (facts, (kind, work, macs, act, weights)) in enumerate(
             zip(facts_of, _layers(graph))):
@@ -531,9 +541,11 @@ def device_costs(graph: ArchGraph, profile: ComputeProfile, dtype: str | None = 
     # the peak is the running power unless a layer adds to it by moving data; then the first
     # layer with the largest power is named
     peak_mw, peak_at = (watts, None) if total_ms > 0 else (0.0, None)
-    for k, (ms, _, power, _) in enumerate(priced):
-        if ms > 0 and power > peak_mw and not into[k + 1]:
-            peak_mw, peak_at = power, graph.order[k]
+    top = max(map(itemgetter(2), kept), default=0.0)  # a layer of no time has power 0
+    if top > peak_mw:
+        k = next(k for k, (entry, fused) in enumerate(zip(priced, islice(into, 1, None)))
+                 if entry[2] == top and not fused)
+        peak_mw, peak_at = top, graph.order[k]
     moved_uj = total_uj - watts * total_ms
     avg = watts + max(moved_uj, 0.0) / total_ms if total_ms > 0 else 0.0
     return DeviceCosts(profile.name, dtype, total_ms, total_uj, min(avg, peak_mw), peak_mw,

@@ -6,7 +6,6 @@ profile fitted on this host ranks the search spaces' networks as onnxruntime doe
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from fitnas.costs.calibrate import (
 from fitnas.costs.device import FEATURES, ComputeProfile, DeviceModelError, device_costs
 from fitnas.devices import load_device
 from fitnas.devices.registry import parse_device
+from tests.profile_comments import compute_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 MEASUREMENTS = ROOT / "benchmarks" / "devices" / "measurements"
@@ -300,20 +300,7 @@ def test_unreadable_and_empty_files(tmp_path: Path) -> None:
 
 def compute_keys_without_comment(text: str) -> list[str]:
     """Keys of [compute], its sub-tables and [power] with no comment line directly above."""
-    table = ""
-    missing = []
-    lines = text.splitlines()
-    for k, line in enumerate(lines):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[([^\]]+)\]", stripped)
-        if header:
-            table = header.group(1).strip()
-            continue
-        key = re.match(r'("?[A-Za-z0-9_.]+"?)\s*=', stripped)
-        if key and (table in ("compute", "power") or table.startswith("compute.")):
-            if k == 0 or not lines[k - 1].lstrip().startswith("#"):
-                missing.append(f"{table}.{key.group(1)}")
-    return missing
+    return compute_keys(text)[1]
 
 
 def stm32_fit() -> Any:

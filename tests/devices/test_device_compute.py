@@ -5,7 +5,6 @@ profile without power figures refused, and ``fitnas devices`` showing them."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ from fitnas.arch.random_graph import random_graph
 from fitnas.cli import main
 from fitnas.costs.device import LAYER_KINDS, ComputeProfile, device_costs
 from fitnas.devices import DeviceError, list_devices, load_device
+from tests.profile_comments import compute_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,20 +50,9 @@ def test_every_shipped_profile_has_a_complete_latency_model() -> None:
 def test_every_compute_and_power_key_has_a_comment_directly_above(name: str) -> None:
     text = PROFILES.joinpath(f"{name}.toml").read_text()
     data = tomllib.loads(text)
-    lines = text.splitlines()
-    table = ""
-    checked: set[str] = set()
-    for k, line in enumerate(lines):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[([^\]]+)\]", stripped)
-        if header:
-            table = header.group(1).strip()
-            continue
-        key = re.match(r"([A-Za-z0-9_]+)\s*=", stripped)
-        if key and (table in ("compute", "power") or table.startswith("compute.")):
-            assert k > 0 and lines[k - 1].lstrip().startswith("#"), \
-                f"{name}: {table}.{key.group(1)} has no comment line directly above"
-            checked.add(f"{table}.{key.group(1)}")
+    checked_keys, uncommented = compute_keys(text)
+    assert not uncommented, f"{name}: {uncommented} have no comment line directly above"
+    checked = set(checked_keys)
     # every key the TOML holds was seen (none hidden in an inline table or a dotted key)
     expected = set()
     for table_name in ("compute", "power"):

@@ -7,6 +7,11 @@ A :class:`SearchSpace` knows, for one input shape and number of classes, a set o
 * ``mutations(enc)``, ``grow(enc)``, ``trim(enc)`` list *all* neighbours of a move kind;
 * ``to_tokens(enc)`` / ``from_tokens(tokens)`` give the integer sequence an RNN controller reads
   (paper 000 section 3.2, paper 003's REINFORCE policy), over ``vocab_size`` symbols;
+* ``next_tokens(prefix)`` is the space's grammar over those sequences: the tokens allowed after
+  a prefix and whether the sequence may end there, so that a policy emitting one allowed token
+  at a time (and stopping only where it may) always writes the tokens of a valid encoding
+  (``sample_tokens`` walks it at random). The grammar covers the sampled encodings: every
+  ``to_tokens(sample(...))`` is a sentence of it;
 * ``to_data(enc)`` / ``from_data(data)`` and ``to_json`` / ``from_json`` round-trip through JSON.
 
 Encodings are nested tuples of ints and strings: plain data, hashable and comparable, and
@@ -23,7 +28,7 @@ import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
@@ -32,6 +37,7 @@ __all__ = [
     "Encoding",
     "FailValidArch",
     "InvalidEncoding",
+    "NextTokens",
     "SearchSpace",
     "SpaceError",
     "create_space",
@@ -44,6 +50,14 @@ __all__ = [
 
 #: An encoding: nested tuples of ints and strings (JSON-able, hashable).
 Encoding = Any
+
+
+class NextTokens(NamedTuple):
+    """What a space's grammar allows after a prefix: the next ``tokens`` (ascending) and
+    whether the sequence may stop there (``can_end``)."""
+
+    tokens: tuple[int, ...]
+    can_end: bool
 
 
 class SpaceError(FitnasError):
@@ -209,6 +223,34 @@ class SearchSpace(ABC):
     @abstractmethod
     def from_tokens(self, tokens: Sequence[int]) -> Encoding:
         """The encoding of a token sequence; :class:`InvalidEncoding` if it is not one."""
+
+    def next_tokens(self, prefix: Sequence[int]) -> NextTokens:
+        """The grammar: the tokens allowed after ``prefix`` and whether it may end there.
+        Raises :class:`InvalidEncoding` when ``prefix`` itself leaves the grammar (naming the
+        position and the tokens that were allowed there)."""
+        raise SpaceError(f"the {self.name} space has no token grammar yet")
+
+    def sample_tokens(self, seed: int | random.Random | None = None, end_weight: float = 1.0,
+                      max_length: int = 100_000) -> list[int]:
+        """A random walk over the grammar: at each step one of the allowed tokens, or the end
+        (where allowed) with ``end_weight`` times a token's chance; always a sentence, so
+        ``from_tokens`` of it is a valid encoding."""
+        rng = make_rng(seed)
+        tokens: list[int] = []
+        while len(tokens) < max_length:
+            allowed, can_end = self.next_tokens(tokens)
+            if can_end and (not allowed or rng.random() < end_weight / (end_weight + len(allowed))):
+                return tokens
+            if not allowed:
+                raise SpaceError(f"the {self.name} grammar is stuck after {tokens}: no token "
+                                 "is allowed and the sequence may not end")
+            tokens.append(rng.choice(allowed))
+        raise SpaceError(f"a walk over the {self.name} grammar ran past {max_length} tokens")
+
+    def _refuse(self, position: int, token: int, allowed: Sequence[int]) -> InvalidEncoding:
+        shown = ", ".join(map(str, allowed[:12])) + (", ..." if len(allowed) > 12 else "")
+        return InvalidEncoding(f"{self.name} token {token} at position {position} is not allowed "
+                               f"there; allowed: {shown or 'none (the sequence is complete)'}")
 
     # ---------------------------------------------------------- conveniences
     def validate(self, enc: Encoding) -> Encoding:

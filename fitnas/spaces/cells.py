@@ -48,6 +48,7 @@ from typing import Any
 from ..arch import INPUT, ArchGraph
 from ._base import (
     InvalidEncoding,
+    NextTokens,
     SearchSpace,
     SpaceError,
     check_int,
@@ -291,6 +292,20 @@ class CellsSpace(SearchSpace):
             out += [trim, cell + k, b, layer + lay - 1]
         return out
 
+    def next_tokens(self, prefix: Sequence[int]) -> NextTokens:
+        """The grammar of every cells encoding: 1..``max_blocks`` blocks (``IP1 IP2 O1 O2 C``
+        then ``END`` or ``CUT``; a block's inputs are the cell input or an earlier block), then
+        trims (``TRIM cell block layer``) in strictly increasing order, so that every encoding
+        has exactly one sentence. A cut is allowed while the cell can still keep one block
+        connected to its end, and the sequence may end after a block or a trim once one is."""
+        state = _CellsGrammar(self)
+        for position, token in enumerate(self._check_tokens(prefix)):
+            allowed = state.allowed()
+            if token not in allowed:
+                raise self._refuse(position, token, allowed)
+            state.take(token)
+        return NextTokens(state.allowed(), state.can_end())
+
     def from_tokens(self, tokens: Sequence[int]) -> Cells:
         toks = self._check_tokens(tokens)
         op, comb, end, trim, cell, layer, _ = self._offsets()
@@ -410,3 +425,83 @@ def cell_prefixes(k: int, max_blocks: int) -> CellPrefixes:
     """The names of cell ``k`` (0-based) and of its blocks 1..``max_blocks`` (index 0 unused)."""
     cell = f"k{k}_"
     return cell, tuple((f"{cell}b{b}l1_", f"{cell}b{b}") for b in range(max_blocks + 1))
+
+
+class _CellsGrammar:
+    """Where a prefix of cells tokens stands (see :meth:`CellsSpace.next_tokens`)."""
+
+    def __init__(self, space: CellsSpace) -> None:
+        self.space = space
+        self.op, self.comb, self.end, self.trim, self.cell, self.layer, _ = space._offsets()
+        self.blocks = self.cut = 0
+        self.field = 0  # the next field of the block being written (0: none begun)
+        self.trims = False  # in the trims section
+        self.partial: list[int] = []  # the trim being written: cell, block
+        self.last: tuple[int, int, int] | None = None  # the last complete trim
+
+    def _after_last(self, cell: int | None = None, block: int | None = None) -> bool:
+        """Whether a trim after ``self.last`` exists with this cell (and block) prefix."""
+        top = (self.space.n_cells - 1, self.blocks, 2)
+        if self.last is None:
+            return True
+        if cell is None:
+            return self.last < top
+        if block is None:
+            return (cell, self.blocks, 2) > self.last
+        return (cell, block, 2) > self.last
+
+    def allowed(self) -> tuple[int, ...]:
+        if self.trims:
+            if not self.partial and self.field == 0:
+                return (self.trim,) if self._after_last() else ()
+            if self.field == 1:
+                return tuple(self.cell + c for c in range(self.space.n_cells)
+                             if self._after_last(c))
+            if self.field == 2:
+                c = self.partial[0]
+                return tuple(b for b in range(1, self.blocks + 1) if self._after_last(c, b))
+            c, b = self.partial
+            return tuple(self.layer + lay - 1 for lay in (1, 2)
+                         if self.last is None or (c, b, lay) > self.last)
+        if self.field == 0:
+            out = list(range(self.blocks + 1)) if self.blocks < self.space.max_blocks else []
+            if self.blocks and self.cut < self.blocks:
+                out.append(self.trim)
+            return tuple(out)
+        if self.field == 1:
+            return tuple(range(self.blocks + 1))
+        if self.field in (2, 3):
+            return tuple(range(self.op, self.op + len(OPS)))
+        if self.field == 4:
+            return tuple(range(self.comb, self.comb + len(COMBINATIONS)))
+        # END, or CUT while a connected block can remain (this one or a later one)
+        may_cut = self.cut < self.blocks or self.blocks + 1 < self.space.max_blocks
+        return (self.end, self.end + 1) if may_cut else (self.end,)
+
+    def can_end(self) -> bool:
+        complete = self.field == 0 and not (self.trims and self.partial)
+        return complete and self.blocks > 0 and self.cut < self.blocks
+
+    def take(self, token: int) -> None:
+        """Read one token the grammar allowed."""
+        if self.trims:
+            if self.field == 0:
+                self.field = 1
+            elif self.field == 1:
+                self.partial, self.field = [token - self.cell], 2
+            elif self.field == 2:
+                self.partial.append(token)
+                self.field = 3
+            else:
+                self.last = (self.partial[0], self.partial[1], token - self.layer + 1)
+                self.partial, self.field = [], 0
+            return
+        if self.field == 0 and token == self.trim:
+            self.trims, self.field = True, 1
+            return
+        if self.field == 5:
+            self.blocks += 1
+            self.cut += token == self.end + 1
+            self.field = 0
+            return
+        self.field += 1

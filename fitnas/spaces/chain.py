@@ -54,6 +54,7 @@ from ..arch import INPUT, ArchGraph
 from ._base import (
     FailValidArch,
     InvalidEncoding,
+    NextTokens,
     SearchSpace,
     check_int,
     make_rng,
@@ -331,6 +332,20 @@ class ChainSpace(SearchSpace):
                                   f"space with a larger token_max")
         return 2 + v
 
+    def next_tokens(self, prefix: Sequence[int]) -> NextTokens:
+        """The grammar of the initial model space (what :meth:`sample` draws from): ``CONV``
+        first; each conv layer's values in the sampling ranges, the kernel, pool and
+        subsampling sizes among those that keep the feature map at least 1x1 after the layers
+        before; ``CONV`` while fewer than ``max_conv_layers``, ``FC`` while fewer than
+        ``max_fc_layers``, then ``END``, after which the sequence ends."""
+        state = _ChainGrammar(self)
+        for position, token in enumerate(self._check_tokens(prefix)):
+            allowed = state.allowed()
+            if token not in allowed:
+                raise self._refuse(position, token, allowed)
+            state.take(token)
+        return NextTokens(state.allowed(), state.done)
+
     def from_tokens(self, tokens: Sequence[int]) -> Chain:
         toks = self._check_tokens(tokens)
         convs: list[list[int]] = []
@@ -380,6 +395,68 @@ def _positive(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidEncoding(f"chain {where}: values must be positive ints, got {value!r}")
     return value
+
+
+class _ChainGrammar:
+    """Where a prefix of chain tokens stands: the layer being written and the map's size."""
+
+    def __init__(self, space: ChainSpace) -> None:
+        self.space = space
+        self.h, self.w = space.input_shape[2], space.input_shape[3]
+        self.n_conv = self.n_fc = 0
+        self.layer: list[int] | None = None  # the conv layer being written
+        self.in_fc = False  # an FC token was read, its width not yet
+        self.started = self.done = False
+
+    def _values(self, low: int, high: int) -> tuple[int, ...]:
+        return tuple(2 + v for v in range(low, high + 1))
+
+    def allowed(self) -> tuple[int, ...]:
+        sp = self.space
+        if self.done:
+            return ()
+        if not self.started:
+            return (_CONV,)
+        if self.in_fc:
+            return self._values(max(1, sp.max_hidden // 16), sp.max_hidden)
+        if self.layer is not None:
+            field = len(self.layer)
+            if field == 0:
+                return self._values(sp.min_filters, sp.max_filters)
+            if field in (1, 2):
+                size = self.w if field == 1 else self.h
+                return tuple(2 + k for k in range(1, sp.max_kernel + 1) if k % 2 or size >= 2)
+            if field in (3, 4):
+                size = self.w if field == 3 else self.h
+                return tuple(2 + p for p in range(1, sp.max_pool + 1) if p == 1 or size >= p)
+            return self._values(1, sp.max_sub)
+        out = [_CONV] if self.n_fc == 0 and self.n_conv < sp.max_conv_layers else []
+        if self.n_fc < sp.max_fc_layers:
+            out.append(_FC)
+        return (*out, _END)
+
+    def take(self, token: int) -> None:
+        """Read one token the grammar allowed."""
+        if not self.started:
+            self.started, self.layer = True, []
+        elif self.in_fc:
+            self.in_fc, self.n_fc = False, self.n_fc + 1
+        elif self.layer is not None:
+            self.layer.append(token - 2)
+            if len(self.layer) == 3:  # both kernels: an even one loses a pixel
+                self.w -= 1 - self.layer[1] % 2
+                self.h -= 1 - self.layer[2] % 2
+            if len(self.layer) == 7:
+                px, py, sx, sy = self.layer[3:]
+                if (px, py, sx, sy) != (1, 1, 1, 1):
+                    self.h, self.w = (self.h - py) // sy + 1, (self.w - px) // sx + 1
+                self.layer, self.n_conv = None, self.n_conv + 1
+        elif token == _CONV:
+            self.layer = []
+        elif token == _FC:
+            self.in_fc = True
+        else:
+            self.done = True
 
 
 def _pool_choice(rng: random.Random, size: int, max_pool: int, max_sub: int) -> tuple[int, int]:

@@ -46,6 +46,7 @@ from typing import Any
 from ..arch import INPUT, ArchGraph
 from ._base import (
     InvalidEncoding,
+    NextTokens,
     SearchSpace,
     SpaceError,
     check_int,
@@ -183,6 +184,15 @@ class NB201Space(SearchSpace):
 
     def to_tokens(self, enc: tuple[str, ...]) -> list[int]:
         return [OPS.index(op) for op in self.validate(enc)]
+
+    def next_tokens(self, prefix: Sequence[int]) -> NextTokens:
+        """Any operation on each of the six edges, then the end."""
+        prefix = self._check_tokens(prefix)
+        if len(prefix) > len(EDGES):
+            raise self._refuse(len(EDGES), prefix[len(EDGES)], ())
+        if len(prefix) == len(EDGES):
+            return NextTokens((), True)
+        return NextTokens(tuple(range(len(OPS))), False)
 
     def from_tokens(self, tokens: Sequence[int]) -> tuple[str, ...]:
         tokens = self._check_tokens(tokens)

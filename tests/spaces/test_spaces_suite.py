@@ -75,6 +75,52 @@ def test_json_and_token_round_trips(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SPACES)
+def test_random_walks_over_the_grammar_always_decode(name: str) -> None:
+    """A policy that emits one allowed token at a time, and stops only where the grammar lets
+    it, always writes a valid encoding (MONAS' robot network, paper 003 section 3)."""
+    space = small(name)
+    seen = set()
+    for seed in range(60):
+        for end_weight in (0.2, 1.0, 5.0):
+            tokens = space.sample_tokens(random.Random(seed), end_weight=end_weight)
+            assert space.next_tokens(tokens).can_end
+            enc = space.from_tokens(tokens)
+            graph = space.decode(space.validate(enc))
+            assert isinstance(graph, ArchGraph) and len(graph) > 0
+            assert space.to_tokens(enc) == tokens  # one sentence per encoding
+            seen.add(space.to_json(enc))
+    assert len(seen) > 20
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_sampled_encodings_are_sentences_of_the_grammar(name: str) -> None:
+    space = small(name)
+    for seed in range(40):
+        tokens = space.to_tokens(space.sample(seed))
+        for k, token in enumerate(tokens):
+            step = space.next_tokens(tokens[:k])
+            assert token in step.tokens, (k, tokens, step)
+            assert list(step.tokens) == sorted(set(step.tokens))
+            assert all(0 <= t < space.vocab_size for t in step.tokens)
+            assert not step.can_end or k > 0
+        assert space.next_tokens(tokens).can_end
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_a_prefix_outside_the_grammar_is_one_clear_error(name: str) -> None:
+    space = small(name)
+    tokens = space.to_tokens(space.sample(0))
+    refusals = [(k, t) for k in range(len(tokens) + 1) for t in range(space.vocab_size)
+                if t not in space.next_tokens(tokens[:k]).tokens]
+    assert refusals  # a grammar that allows everything everywhere checks nothing
+    for k, refused in (refusals[0], refusals[-1]):
+        with pytest.raises(InvalidEncoding, match=rf"position {k} is not allowed there; allowed"):
+            space.next_tokens([*tokens[:k], refused])
+    with pytest.raises(InvalidEncoding):
+        space.next_tokens([space.vocab_size])
+
+
+@pytest.mark.parametrize("name", SPACES)
 def test_bad_encodings_raise_clear_errors(name: str) -> None:
     space = small(name)
     for bad in ("not json", "{}", "[]", "42", '"x"', "[[1, 2, 3]]"):

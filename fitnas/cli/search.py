@@ -178,11 +178,14 @@ def _validate(settings: SearchSettings) -> None:
 
         dataset_info(settings.data.partition(":")[0].strip().lower())
     from ..constraints import Constraints, Limits
-    from ..study.run import check_objectives
+    from ..strategies import strategy_class
+    from ..study.run import check_costs, check_objectives
 
-    check_objectives(settings.objectives, Constraints(Limits.from_dict(settings.limits),
-                                                      device=settings.device_model,
-                                                      latency=settings.latency))
+    constraints = Constraints(Limits.from_dict(settings.limits), device=settings.device_model,
+                              latency=settings.latency)
+    check_objectives(settings.objectives, constraints)
+    needed = strategy_class(settings.strategy).required_costs(settings.strategy_options)
+    check_costs(needed, constraints, f"--strategy {settings.strategy} (its reward)")
 
 
 def _run(study: Study, settings: SearchSettings, out: Path, args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import coordinate, evolution, growtrim, random_search
+from . import coordinate, evolution, growtrim, random_search, reinforce
 from ._base import (
     Candidate,
     NoFeasibleArchitecture,
@@ -15,6 +15,7 @@ from ._base import (
     create_strategy,
     list_strategies,
     register_strategy,
+    strategy_class,
 )
 
 __all__ = [
@@ -33,4 +34,6 @@ __all__ = [
     "list_strategies",
     "random_search",
     "register_strategy",
+    "reinforce",
+    "strategy_class",
 ]

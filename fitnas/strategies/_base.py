@@ -45,6 +45,7 @@ __all__ = [
     "create_strategy",
     "list_strategies",
     "register_strategy",
+    "strategy_class",
 ]
 
 class StrategyError(FitnasError):
@@ -177,6 +178,13 @@ class Strategy(ABC):
         """Keyword arguments (besides ``space``) that rebuild this strategy."""
         return {"seed": self.seed, "budget": self.budget}
 
+    @classmethod
+    def required_costs(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        """The costs (``Costs`` keys) this strategy with ``options`` needs for every candidate,
+        e.g. ``energy_uj`` for an energy reward: checked against the run's cost model before
+        anything is written."""
+        return ()
+
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -190,6 +198,13 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 def list_strategies() -> list[str]:
     """Names of the registered strategies."""
     return sorted(_REGISTRY)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name``; an unknown name lists the known ones."""
+    if name not in _REGISTRY:
+        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
+    return _REGISTRY[name]
 
 
 def create_strategy(name: str, space: SearchSpace, **kwargs: Any) -> Strategy:

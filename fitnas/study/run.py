@@ -25,7 +25,8 @@ from .setup import SearchSettings
 from .storage import Storage, StorageError
 from .trial import TrialRecord
 
-__all__ = ["OBJECTIVE_COSTS", "RunRecord", "best_of", "check_objectives", "load_run", "rank_key"]
+__all__ = ["OBJECTIVE_COSTS", "RunRecord", "best_of", "check_costs", "check_objectives", "load_run",
+           "rank_key"]
 
 
 def rank_key(trial: TrialRecord) -> tuple[float, float, int]:
@@ -171,17 +172,29 @@ def check_objectives(objectives: list[str] | None, constraints: Constraints) -> 
     if isinstance(objectives, str) or not objectives:
         raise FitnasError(f"bad objectives {objectives!r}: expected a list of cost names from "
                           f"{', '.join(OBJECTIVE_COSTS)}")
-    model = constraints.cost_model
     for name in objectives:
         if name not in OBJECTIVE_COSTS:
             raise FitnasError(f"unknown objective {name!r}; accepted: {', '.join(OBJECTIVE_COSTS)}")
+    for name in objectives:
+        check_costs([name], constraints, f"the objective {name}")
+    return list(objectives)
+
+
+def check_costs(names: list[str] | tuple[str, ...], constraints: Constraints, what: str) -> None:
+    """A one-line error when a cost in ``names`` (needed by ``what``: an objective, a
+    strategy's reward) will be missing from the trials of a run with ``constraints``: energy or
+    power without a device model that has power figures, latency neither modelled nor measured
+    for every trial."""
+    from ..errors import FitnasError
+
+    model = constraints.cost_model
+    for name in names:
         if name in ("energy_uj", "avg_power_mw", "peak_power_mw") and (
                 model.device is None or not model.device.has_energy):
-            raise FitnasError(f"objective {name} needs a device model with power figures "
-                              "(--device NAME whose profile has [compute] and [power])")
+            raise FitnasError(f"{what} needs {name}, which needs a device model with power "
+                              "figures (--device NAME whose profile has [compute] and [power])")
         if name == "latency_ms" and not model.models_latency \
                 and constraints.limits.max_latency_ms is None:
-            raise FitnasError("objective latency_ms needs latency for every trial: a device "
-                              "model (--device NAME, --latency model) or a --max-latency-ms "
-                              "limit (then only feasible trials are measured)")
-    return list(objectives)
+            raise FitnasError(f"{what} needs latency_ms for every trial: a device model "
+                              "(--device NAME, --latency model) or a --max-latency-ms limit "
+                              "(then only feasible trials are measured)")

@@ -19,10 +19,12 @@ from fitnas.strategies import (
     Strategy,
     StrategyError,
     TrialResult,
+    Verdict,
     coordinate,
     create_strategy,
     growtrim,
     list_strategies,
+    reinforce,
 )
 from fitnas.study.setup import parse_options
 
@@ -40,7 +42,18 @@ CASES = [pytest.param(name, variant, id=variant_id(name, variant))
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("coordinate", "variant"): coordinate.VARIANTS,
     ("growtrim", "controller"): growtrim.CONTROLLERS,
+    ("reinforce", "reward"): reinforce.REWARDS,
+    ("reinforce", "cell"): ("lstm", "gru"),
 }
+
+
+def host_constraints(**limits: Any) -> Any:
+    """Constraints with the ``host`` device model: energy and peak power for every network,
+    for the strategies whose options need them (``Strategy.required_costs``)."""
+    from fitnas.constraints import Constraints, Limits
+    from fitnas.devices import load_device
+
+    return Constraints(Limits(**limits), device=load_device("host").compute)
 
 
 def make_space(name: str) -> SearchSpace:
@@ -48,7 +61,17 @@ def make_space(name: str) -> SearchSpace:
 
 
 def make_strategy(name: str, space: SearchSpace, variant: dict[str, Any], seed: int) -> Strategy:
-    return create_strategy(name, space, **{**variant, "seed": seed})
+    """The strategy; one whose options need device costs gets an oracle that has them, as the
+    Study with a device model gives it."""
+    strategy = create_strategy(name, space, **{**variant, "seed": seed})
+    if type(strategy).required_costs(variant):
+        model = host_constraints().cost_model
+
+        def oracle(encoding: Any) -> Verdict:
+            return Verdict(True, dict(model.costs(space.decode(encoding))), {})
+
+        strategy.set_oracle(oracle)
+    return strategy
 
 
 def fake_result(space: SearchSpace, number: int, cand: Candidate, feasible: bool = True,
@@ -171,7 +194,9 @@ def test_a_study_on_the_nb201_table_runs_every_variant(name: str, variant: dict[
 
     space = make_space("nb201")
     strategy = make_strategy(name, space, variant, seed=6)
-    study = Study(space, strategy, nb201_table, Constraints(Limits(max_peak_mem=262144)))
+    constraints = host_constraints(max_peak_mem=262144) if type(strategy).required_costs(
+        variant) else Constraints(Limits(max_peak_mem=262144))
+    study = Study(space, strategy, nb201_table, constraints)
     study.optimize(12)
     done = study.trials((TrialState.COMPLETE,))
     assert len(done) == 12 and study.counts()[TrialState.FAILED.value] == 0

@@ -14,6 +14,10 @@ and of each constructor:
   ``lambda_beta``, ``initial``, ``inherit_grown``, ``finetune`` (a budget name, ``none``),
   ``controller_epochs``, ``refit_growth``, ``max_attempts``;
 * ``evolution`` (Real et al. 2019): ``population``, ``sample``, ``max_attempts``;
+* ``reinforce`` (MONAS, paper 003): ``reward=mixed|power|accuracy`` with ``alpha``,
+  ``budget_mw`` and ``threshold``, ``cell=lstm|gru``, ``embedding``, ``hidden``, ``batch``,
+  ``lr``, ``entropy_weight``, ``baseline_decay``, ``clip``, ``bound_samples``,
+  ``max_resamples``; its energy and power rewards run with the ``host`` device model's costs;
 * every strategy: ``budget`` (the planned evaluations; ``fitnas search`` sets it from
   ``--trials``).
 
@@ -70,6 +74,23 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"population": 1, "sample": 1},  # a chain of mutations
         {"population": 3, "sample": 9},  # a sample above the population is clipped to it
         {"population": 2, "max_attempts": 50},
+    ],
+    "reinforce": [
+        {},  # reward mixed with alpha 1: accuracy alone (plain REINFORCE NAS)
+        {"reward": "mixed", "alpha": 0.5, "bound_samples": 16},  # paper 003 eq. 1
+        {"reward": "mixed", "alpha": 0, "bound_samples": 16},  # energy alone, from the CLI
+        {"reward": "power", "budget_mw": 5000},  # eq. 2: every network under the budget
+        {"reward": "power", "budget_mw": 10.0},  # eq. 2: none under it, every reward 0
+        {"reward": "accuracy", "threshold": 0.5, "bound_samples": 16},  # eq. 3
+        {"cell": "gru"},
+        {"cell": "lstm", "embedding": 16, "hidden": 32},
+        {"batch": 2},  # an update every two rewards
+        {"batch": 1, "lr": 0.05},
+        {"entropy_weight": 0.0},
+        {"baseline_decay": 0.5, "batch": 3},
+        {"clip": 0.1, "batch": 2},
+        {"max_resamples": 1},  # a repeat is proposed at once
+        {"budget": 12},
     ],
     "growtrim": [
         {},  # k 8, the ranking controller trained 60 epochs, accuracy alone (lambda_beta 0)

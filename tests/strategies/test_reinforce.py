@@ -12,13 +12,13 @@ import pytest
 from fitnas.constraints import Constraints, Limits
 from fitnas.devices import load_device
 from fitnas.evaluators import TableEvaluator
-from fitnas.spaces import create_space
+from fitnas.spaces.nb201 import NB201Space
 from fitnas.states import TrialState
 from fitnas.strategies import StrategyError, TrialResult, Verdict, create_strategy
 from fitnas.strategies.reinforce import Reinforce
 from fitnas.study import Study
 
-NB201 = create_space("nb201")
+NB201 = NB201Space()
 #: a synthetic accuracy: 3x3 convolutions score most, then 1x1, then the rest
 SCORE = {"nor_conv_3x3": 1.0, "nor_conv_1x1": 0.6, "avg_pool_3x3": 0.2, "skip_connect": 0.3,
          "none": 0.0}

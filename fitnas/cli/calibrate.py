@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import FitnasError
+from ..files import write_atomic
 
 __all__ = ["register", "run"]
 
@@ -130,13 +129,8 @@ def _progress(done: int, total: int, label: str, ms: float) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` atomically (a failure leaves the old file or none, never half)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".fitnas-", suffix=".toml", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
         raise FitnasError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
 

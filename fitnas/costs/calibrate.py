@@ -41,6 +41,7 @@ import numpy as np
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
+from ..units import parse_shape
 from .device import (
     ELEMENT_KINDS,
     FEATURES,
@@ -194,17 +195,6 @@ def measure_host(repeats: int = 30, warmup: int = 5, threads: int = 1,
 
 
 # ------------------------------------------------------------------- measurements from a file
-def _shape(text: str, where: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        dims = ()
-    if not dims or min(dims) < 1:
-        raise CalibrationError(f"{where}: bad input shape {text!r}; expected dimensions "
-                               "joined by x, batch first, e.g. 1x16x32x32 or 1x256")
-    return dims
-
-
 def _value(text: str) -> Any:
     text = text.strip()
     if text.lower() in ("true", "false"):
@@ -229,15 +219,9 @@ def _attrs(text: str, where: str) -> dict[str, Any]:
 
 def _time(row: Mapping[str, str], where: str) -> float:
     for key, scale in (("time_ms", 1.0), ("time_us", 1e-3)):
-        text = (row.get(key) or "").strip()
-        if text:
-            try:
-                value = float(text) * scale
-            except ValueError:
-                value = float("nan")
-            if not math.isfinite(value) or value <= 0:
-                raise CalibrationError(f"{where}: bad {key} {text!r}; expected a positive number")
-            return value
+        value = _optional(row, key, where)
+        if value is not None:
+            return value * scale
     raise CalibrationError(f"{where}: no time_ms or time_us")
 
 
@@ -273,7 +257,7 @@ def read_measurements(path: str | Path, input_shape: tuple[int, ...] | None = No
                 if not op:
                     raise CalibrationError(f"{where}: neither op nor model given; expected "
                                            f"{CSV_HELP}")
-                shape = _shape(row.get("input", ""), where)
+                shape = parse_shape(row.get("input", ""))
                 arity = 2 if op in ("add", "mul", "concat") else 1
                 graph = _one(shape, op, _attrs(row.get("attrs", ""), where), arity=arity)
                 label = f"{op} {row.get('input', '').strip()} {row.get('attrs', '').strip()}"

@@ -107,7 +107,6 @@ WEIGHT_MEMORIES: tuple[str, ...] = ("flash", "ram")
 #: The costs :func:`device_costs` adds to a candidate's costs.
 DEVICE_COST_KEYS: tuple[str, ...] = ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw")
 
-_FREE = -1  # a view or a weight: no layer
 _VIEWS = frozenset({"identity", "flatten", "dropout", "parameter"})
 _POOLS = frozenset({"maxpool", "avgpool", "global_avgpool", "adaptive_avgpool"})
 _PRODUCERS = frozenset({"conv", "depthwise", "pointwise", "linear"})
@@ -134,15 +133,20 @@ def _number(where: str, key: str, value: Any, positive: bool = False) -> float:
     return float(value)
 
 
+def _known_keys(where: str, table: str, given: Mapping[str, Any],
+                accepted: Iterable[str]) -> None:
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise DeviceModelError(f"device profile {where}: unknown key {table}.{unknown[0]}; "
+                               f"accepted: {', '.join(accepted)}")
+
+
 def _table(where: str, key: str, value: Any, accepted: tuple[str, ...],
            positive: bool = False) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise DeviceModelError(f"device profile {where}: {key} must be a table of "
                                f"{', '.join(accepted)}; got {value!r}")
-    unknown = sorted(set(value) - set(accepted))
-    if unknown:
-        raise DeviceModelError(f"device profile {where}: unknown key {key}.{unknown[0]}; "
-                               f"accepted: {', '.join(accepted)}")
+    _known_keys(where, key, value, accepted)
     return {k: _number(where, f"{key}.{k}", v, positive) for k, v in value.items()}
 
 
@@ -186,14 +190,8 @@ class ComputeProfile:
         where = where or name
         compute = dict(compute or {})
         power = dict(power or {})
-        unknown = sorted(set(compute) - set(_COMPUTE_KEYS))
-        if unknown:
-            raise DeviceModelError(f"device profile {where}: unknown key compute.{unknown[0]}; "
-                                   f"accepted: {', '.join(sorted(_COMPUTE_KEYS))}")
-        unknown = sorted(set(power) - set(_POWER_NUMBERS))
-        if unknown:
-            raise DeviceModelError(f"device profile {where}: unknown key power.{unknown[0]}; "
-                                   f"accepted: {', '.join(_POWER_NUMBERS)}")
+        _known_keys(where, "compute", compute, sorted(_COMPUTE_KEYS))
+        _known_keys(where, "power", power, _POWER_NUMBERS)
         kwargs: dict[str, Any] = {}
         if "dtype" in compute and compute["dtype"] != dtype:
             raise DeviceModelError(f"device profile {where}: compute.dtype = {compute['dtype']!r} "
@@ -435,6 +433,29 @@ def _layers(graph: ArchGraph) -> list[_Layer]:
 _ROLE_NONE, _ROLE_PRODUCER, _ROLE_FOLD, _ROLE_FUSE = 0, 1, 2, 3
 
 
+def _role(kind: str | None, op: str, fuse: frozenset[str]) -> int:
+    """How a node takes part in fusion: a producer (conv or linear), a batch norm that may be
+    folded into one, an activation that may be fused into one, or none."""
+    if kind in _PRODUCERS:
+        return _ROLE_PRODUCER
+    if op in fuse:
+        return _ROLE_FOLD if op == "batchnorm" else _ROLE_FUSE
+    return _ROLE_NONE
+
+
+def _terms(profile: ComputeProfile, kind: str, work: int, act_bytes: int, weight_bytes: int
+           ) -> tuple[float, float]:
+    """A layer's compute and memory cycles (the module docstring's ``compute_l``, ``memory_l``)."""
+    per_unit = profile.cycles_per_mac.get(kind)
+    if per_unit is None:
+        per_unit = profile.cycles_per_element[kind]
+    sram_bpc = profile.bytes_per_cycle.get("sram")
+    weight_bpc = profile.bytes_per_cycle.get("weights")
+    memory = (act_bytes / sram_bpc if sram_bpc else 0.0) + \
+        (weight_bytes / weight_bpc if weight_bpc else 0.0)
+    return work * per_unit, memory
+
+
 def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
             ) -> list[tuple[float, float, float, int]]:
     """Each node's ``(milliseconds, microjoules, milliwatts, fusion role)`` on ``profile``,
@@ -447,9 +468,6 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
     if None not in out:
         return out  # type: ignore[return-value]
     clock = float(profile.clock_hz)  # type: ignore[arg-type]
-    per_unit = {**profile.cycles_per_mac, **profile.cycles_per_element}
-    sram_bpc = profile.bytes_per_cycle.get("sram")
-    weight_bpc = profile.bytes_per_cycle.get("weights")
     watts = (profile.static_mw or 0.0) + (profile.active_mw or 0.0)
     use_max = profile.combine == "max"
     fuse = frozenset(profile.fuse)
@@ -465,17 +483,12 @@ def _priced(profile: ComputeProfile, graph: ArchGraph, bpe: int
         if found is not None:
             out[k] = found
             continue
-        op = facts.spec.name
-        role = (_ROLE_PRODUCER if kind in _PRODUCERS else
-                _ROLE_FOLD if op == "batchnorm" and op in fuse else
-                _ROLE_FUSE if op in fuse else _ROLE_NONE)
+        role = _role(kind, facts.spec.name, fuse)
         if kind is None:
             entry = (0.0, 0.0, 0.0, role)
         else:
             act_bytes, weight_bytes = act * bpe, weights * bpe
-            compute = work * per_unit[kind]
-            memory = (act_bytes / sram_bpc if sram_bpc else 0.0) + \
-                (weight_bytes / weight_bpc if weight_bpc else 0.0)
+            compute, memory = _terms(profile, kind, work, act_bytes, weight_bytes)
             cycles = profile.layer_overhead_cycles + (max(compute, memory) if use_max
                                                       else compute + memory)
             ms = cycles * 1000.0 / clock
@@ -557,10 +570,7 @@ def _breakdown(graph: ArchGraph, profile: ComputeProfile,
                ) -> tuple[LayerCost, ...]:
     """The per-layer rows of :func:`device_costs` (computed again, with the compute and memory
     terms kept apart)."""
-    clock = float(profile.clock_hz)  # type: ignore[arg-type]
-    per_unit = {**profile.cycles_per_mac, **profile.cycles_per_element}
-    sram_bpc = profile.bytes_per_cycle.get("sram")
-    weight_bpc = profile.bytes_per_cycle.get("weights")
+    ms_per_cycle = 1000.0 / float(profile.clock_hz)  # type: ignore[arg-type]
     bpe = DTYPE_BYTES[profile.dtype]
     names = graph.order
     rows: list[LayerCost] = []
@@ -574,10 +584,9 @@ def _breakdown(graph: ArchGraph, profile: ComputeProfile,
                                   names[fused - 1] if fused else None))
             continue
         act_bytes, weight_bytes = act * bpe, weights * bpe
-        memory = (act_bytes / sram_bpc if sram_bpc else 0.0) + \
-            (weight_bytes / weight_bpc if weight_bpc else 0.0)
+        compute, memory = _terms(profile, kind, work, act_bytes, weight_bytes)
         rows.append(LayerCost(names[k], op, kind, work, macs, act_bytes, weight_bytes,
-                              work * per_unit[kind] * 1000.0 / clock, memory * 1000.0 / clock,
+                              compute * ms_per_cycle, memory * ms_per_cycle,
                               ms, energy if has_power else None,
                               power if has_power and ms > 0 else None))
     return tuple(rows)
@@ -600,11 +609,8 @@ def latency_features(graph: ArchGraph, dtype: str, fuse: Iterable[str] = _DEFAUL
     bpe = DTYPE_BYTES[dtype]
     table = _layers(graph)
     fusable = frozenset(fuse)
-    ops = [facts.spec.name for facts in graph.node_facts()]
-    roles = [_ROLE_PRODUCER if kind in _PRODUCERS else
-             _ROLE_FOLD if op == "batchnorm" and op in fusable else
-             _ROLE_FUSE if op in fusable else _ROLE_NONE
-             for (kind, *_), op in zip(table, ops)]
+    roles = [_role(kind, facts.spec.name, fusable)
+             for (kind, *_), facts in zip(table, graph.node_facts())]
     into = _fusions(graph, roles)
     totals = dict.fromkeys(FEATURES, 0.0)
     for (kind, work, _, act, weights), fused in zip(table, islice(into, 1, None)):

@@ -19,10 +19,8 @@ search or a second search on the same host measures each architecture once.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import numpy as np
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
+from ..files import write_atomic
 
 __all__ = ["LatencyError", "cache_key", "clear_latency_cache", "host_id", "measure_latency_ms"]
 
@@ -80,11 +79,7 @@ def _write_cache(path: Path, key: str, value: float) -> None:
     entries[key] = value
     payload = {"format": _FORMAT, "version": 1, "entries": dict(sorted(entries.items()))}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".latency-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(payload, indent=1))
     except OSError as err:
         raise LatencyError(f"cannot write latency cache {str(path)!r}: {err.strerror or err}"
                            ) from None

@@ -247,6 +247,16 @@ class SearchSpace(ABC):
             tokens.append(rng.choice(allowed))
         raise SpaceError(f"a walk over the {self.name} grammar ran past {max_length} tokens")
 
+    def _walk(self, state: Any, prefix: Sequence[int]) -> NextTokens:
+        """Feed ``prefix`` to a grammar ``state`` (an object with ``allowed()``, ``take(token)``
+        and ``can_end()``), refusing the first token it does not allow."""
+        for position, token in enumerate(self._check_tokens(prefix)):
+            allowed = state.allowed()
+            if token not in allowed:
+                raise self._refuse(position, token, allowed)
+            state.take(token)
+        return NextTokens(state.allowed(), state.can_end())
+
     def _refuse(self, position: int, token: int, allowed: Sequence[int]) -> InvalidEncoding:
         shown = ", ".join(map(str, allowed[:12])) + (", ..." if len(allowed) > 12 else "")
         return InvalidEncoding(f"{self.name} token {token} at position {position} is not allowed "

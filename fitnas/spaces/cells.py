@@ -298,13 +298,7 @@ class CellsSpace(SearchSpace):
         trims (``TRIM cell block layer``) in strictly increasing order, so that every encoding
         has exactly one sentence. A cut is allowed while the cell can still keep one block
         connected to its end, and the sequence may end after a block or a trim once one is."""
-        state = _CellsGrammar(self)
-        for position, token in enumerate(self._check_tokens(prefix)):
-            allowed = state.allowed()
-            if token not in allowed:
-                raise self._refuse(position, token, allowed)
-            state.take(token)
-        return NextTokens(state.allowed(), state.can_end())
+        return self._walk(_CellsGrammar(self), prefix)
 
     def from_tokens(self, tokens: Sequence[int]) -> Cells:
         toks = self._check_tokens(tokens)

@@ -338,13 +338,7 @@ class ChainSpace(SearchSpace):
         subsampling sizes among those that keep the feature map at least 1x1 after the layers
         before; ``CONV`` while fewer than ``max_conv_layers``, ``FC`` while fewer than
         ``max_fc_layers``, then ``END``, after which the sequence ends."""
-        state = _ChainGrammar(self)
-        for position, token in enumerate(self._check_tokens(prefix)):
-            allowed = state.allowed()
-            if token not in allowed:
-                raise self._refuse(position, token, allowed)
-            state.take(token)
-        return NextTokens(state.allowed(), state.done)
+        return self._walk(_ChainGrammar(self), prefix)
 
     def from_tokens(self, tokens: Sequence[int]) -> Chain:
         toks = self._check_tokens(tokens)
@@ -434,6 +428,9 @@ class _ChainGrammar:
         if self.n_fc < sp.max_fc_layers:
             out.append(_FC)
         return (*out, _END)
+
+    def can_end(self) -> bool:
+        return self.done
 
     def take(self, token: int) -> None:
         """Read one token the grammar allowed."""

@@ -212,7 +212,11 @@ class Reinforce(Strategy):
     def _cost(self, result: TrialResult, key: str) -> float:
         if key in result.costs:
             return float(result.costs[key])
-        verdict = self.verdict(result.encoding)
+        return self._oracle_cost(result.encoding, key)
+
+    def _oracle_cost(self, encoding: Encoding, key: str) -> float:
+        """Cost ``key`` of ``encoding`` by the Study's oracle (its device model)."""
+        verdict = self.verdict(encoding)
         if verdict is None or key not in verdict.costs:
             raise StrategyError(f"reinforce reward={self.reward} needs each network's {key}: "
                                 "run it in a Study whose device model has power figures "
@@ -227,15 +231,8 @@ class Reinforce(Strategy):
     def _energy_range(self) -> tuple[float, float]:
         if self._bounds is None:
             rng = random.Random(self.seed * 104_729 + 7)
-            energies = []
-            for _ in range(self.bound_samples):
-                encoding = self.space.from_tokens(self.space.sample_tokens(rng))
-                verdict = self.verdict(encoding)
-                if verdict is None or "energy_uj" not in verdict.costs:
-                    raise StrategyError(f"reinforce reward={self.reward} needs each network's "
-                                        "energy_uj: run it in a Study whose device model has "
-                                        "power figures (--device NAME)")
-                energies.append(float(verdict.costs["energy_uj"]))
+            energies = [self._oracle_cost(self.space.from_tokens(self.space.sample_tokens(rng)),
+                                          "energy_uj") for _ in range(self.bound_samples)]
             low, high = min(energies), max(energies)
             self._bounds = (low, high if high > low else low + 1e-9)
         return self._bounds

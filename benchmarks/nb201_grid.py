@@ -59,6 +59,16 @@ def _goal(result: GridResult) -> list[str]:
                      + ", ".join(f"{w} cells at N={c}" for c, w in worse.items())
                      + f" ({'met' if ok_random else 'not met'}); median regret over the grid "
                        f"against {BASELINE}'s: " + "; ".join(cmp))
+    if "reinforce" in result.strategies:  # issue 15's goal for MONAS' policy search
+        late = [c for c in result.checkpoints if c >= 100]
+        worse = {c: result.worse_than_random("reinforce", c) for c in late}
+        ours, tpe = result.grid_median("reinforce", 200), result.grid_median(BASELINE, 200)
+        met = ours is not None and tpe is not None and ours <= tpe + 1e-9
+        lines.append("- reinforce: worse than random in "
+                     + ", ".join(f"{w} cells at N={c}" for c, w in worse.items())
+                     + f" ({'met' if all(w == 0 for w in worse.values()) else 'not met'}); "
+                     f"median regret over the grid at N=200: {_fmt(ours)} vs {BASELINE}'s "
+                     f"{_fmt(tpe)} ({'met' if met else 'not met'})")
     if 100 in result.checkpoints and fitnas:
         regrets = {s: result.grid_median(s, 100) for s in fitnas}
         finite = {s: r for s, r in regrets.items() if r is not None}
@@ -112,7 +122,8 @@ def render(result: GridResult, command: str) -> str:
     out += ["", "Goal (issue 13): `coordinate` and `growtrim:lambda_beta=0` (`growtrim`'s default "
             "now) worse than random in no cell at N >= 50, their median regret over the grid at "
             "most TPE's at N = 50, 100 and 200, and the best fitnas strategy's at N = 100 at most "
-            "half of TPE's.", "",
+            "half of TPE's. Goal (issue 15): `reinforce` worse than random in no cell at N >= 100, "
+            "and its median regret over the grid at N = 200 at most TPE's.", "",
             *_goal(result), "", "### Per cell", "",
             "Median regret after N evaluations; `*`: worse than random search in that cell.", "",
             "| column | limits | feasible | strategy | " + " | ".join(f"N={c}" for c in checkpoints)

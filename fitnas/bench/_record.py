@@ -1,4 +1,5 @@
-"""What one benchmark run records: the best feasible value after each evaluation.
+"""What one benchmark run records: the best feasible value after each evaluation, and each
+evaluation's value (and, added by the bench, its costs) for the hypervolume of the run's front.
 
 Shared by the runs of fitnas strategies (through the Study) and of the Optuna baselines, so
 both count proposals, evaluations and repeats the same way.
@@ -31,6 +32,11 @@ class RunResult:
         evaluated: the cellstr of each evaluation, in order (to check the limits afterwards).
         repeated: evaluations of an architecture this run had evaluated before.
         note: why the run stopped before its budget, else empty.
+        values: the metric of each evaluation (``None``: the table has no value), aligned
+            with ``evaluated``.
+        costs: the costs of each evaluation over the bench's hypervolume objectives (filled by
+            :class:`~fitnas.bench.nb201.NB201Bench`, empty otherwise), aligned with
+            ``evaluated``.
     """
 
     seed: int
@@ -41,6 +47,8 @@ class RunResult:
     evaluated: list[str] = field(default_factory=list)
     repeated: int = 0
     note: str = ""
+    values: list[float | None] = field(default_factory=list)
+    costs: list[dict[str, float]] = field(default_factory=list)
 
     def best_at(self, checkpoint: int) -> float | None:
         """The best value after ``checkpoint`` evaluations (the last one if the run stopped
@@ -69,6 +77,7 @@ class Recorder:
         self.best: float | None = None
         self.best_after: list[float | None] = []
         self.evaluated: list[str] = []
+        self.values: list[float | None] = []
         self.proposals = 0
         self.repeated = 0
         self._seen: set[str] = set()
@@ -93,6 +102,7 @@ class Recorder:
             self.repeated += 1
         self._seen.add(cellstr)
         self.evaluated.append(cellstr)
+        self.values.append(value if value is not None and value == value else None)
         if value is not None and value == value and (self.best is None or value > self.best):
             self.best = value
         self.best_after.append(self.best)
@@ -107,4 +117,4 @@ class Recorder:
         return RunResult(seed=self.seed, best_after=list(self.best_after),
                          evaluations=len(self.evaluated), proposals=self.proposals,
                          seconds=seconds, evaluated=list(self.evaluated), repeated=self.repeated,
-                         note=note)
+                         note=note, values=list(self.values))

@@ -70,7 +70,7 @@ GRID_SEEDS = 20
 #: The strategies of a grid run unless others are named: every fitnas strategy as a user gets
 #: it (``growtrim``'s default is ``lambda_beta=0``) and the Optuna baselines.
 DEFAULT_GRID_STRATEGIES: tuple[str, ...] = (
-    "random", "coordinate", "growtrim", "evolution", "optuna-tpe", "optuna-nsga2")
+    "random", "coordinate", "growtrim", "evolution", "reinforce", "optuna-tpe", "optuna-nsga2")
 
 
 def grid_columns(table: str | Path) -> list[str]:

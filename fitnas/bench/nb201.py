@@ -16,6 +16,14 @@ metric's column), so a search of 100 evaluations takes seconds and many seeds ca
   metric's units (percentage points for the NB201 table); a run that stopped earlier counts
   with its last value, and one that found nothing yet has an infinite regret (a median that
   falls on such runs is ``None``).
+* The *hypervolume* of a run (:mod:`fitnas.study.pareto`, Zitzler & Thiele 1998, computed by
+  ``moocore``) measures the front of the metric (maximized) against costs (minimized) of the
+  architectures it evaluated by the final checkpoint: over the limited costs, else over
+  ``params``. The reference point is one for every strategy and seed: 0 for the metric, and
+  each limited cost's limit, or without limits the parameters of the space's largest network
+  (``nor_conv_3x3`` on all six edges), so every evaluated architecture lies within it. The
+  value is in raw units (the metric's units times each cost's: percentage points x parameters
+  for the NB201 table without limits); the bench reports its median over the seeds.
 * Limits are those of ``fitnas search``; a limit on an analytic cost may be ``median`` or a
   percentile ``pNN`` (``p25``, ``p50`` = ``median``, ...) of that cost over the table's
   architectures: the value at index ``floor((n - 1) * NN / 100)`` of the n sorted costs (the
@@ -33,26 +41,30 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..constraints import LIMIT_COSTS, Constraints, Limits
 from ..errors import FitnasError
 from ..evaluators.table import BenchmarkTable, TableError, TableEvaluator, read_table
-from ..spaces.nb201 import NB201Space
+from ..spaces.nb201 import EDGES, NB201Space
 from ..strategies import NoFeasibleArchitecture, create_strategy, list_strategies
+from ..study.pareto import front_hypervolume
 from ._record import Recorder, RunResult, StopRun
 from .costs import CostTable, table_costs
 from .optuna_baselines import OPTUNA_STRATEGIES, check_sampler, run_optuna
 
-__all__ = ["MEDIAN_LIMITS", "BenchResult", "NB201Bench", "StrategySpec", "check_strategies",
-           "default_checkpoints", "known_strategies", "load_table", "parse_relative_limit",
-           "parse_strategy", "percentile_low", "run_nb201", "space_for_metric"]
+__all__ = ["LARGEST_CELL", "MEDIAN_LIMITS", "BenchResult", "NB201Bench", "StrategySpec",
+           "check_strategies", "default_checkpoints", "known_strategies", "load_table",
+           "parse_relative_limit", "parse_strategy", "percentile_low", "run_nb201",
+           "space_for_metric"]
 
 #: The limits that accept ``median`` or ``pNN`` (those on analytic costs).
 MEDIAN_LIMITS: tuple[str, ...] = tuple(n for n in LIMIT_COSTS if n != "max_latency_ms")
 _CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+#: The space's largest network (most parameters and MACs): the hypervolume reference without limits.
+LARGEST_CELL: tuple[str, ...] = ("nor_conv_3x3",) * len(EDGES)
 
 
 def parse_relative_limit(text: str) -> float | None:
@@ -176,6 +188,31 @@ class BenchResult:
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
     #: every limit set from the table: its name and percentile (``median_limits`` are the 50s)
     percentile_limits: dict[str, float] = field(default_factory=dict)
+    #: the costs of the hypervolume (the limited ones, else ``params``)
+    hypervolume_costs: list[str] = field(default_factory=list)
+    #: the hypervolume's reference point: the metric's (0) and each cost's, by name
+    hypervolume_reference: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final_checkpoint(self) -> int:
+        """The checkpoint of the hypervolume: the last one."""
+        return max(self.checkpoints)
+
+    def hypervolumes(self, name: str) -> list[float]:
+        """Each run's hypervolume of its evaluations up to the final checkpoint (see the
+        module docstring)."""
+        ref = [self.hypervolume_reference[self.metric],
+               *(self.hypervolume_reference[c] for c in self.hypervolume_costs)]
+        n, out = self.final_checkpoint, []
+        for run in self.runs[name]:
+            points = [(v, *(c[k] for k in self.hypervolume_costs))
+                      for v, c in zip(run.values[:n], run.costs[:n]) if v is not None]
+            out.append(front_hypervolume(points, ref))
+        return out
+
+    def median_hypervolume(self, name: str) -> float:
+        """The median over the seeds of :meth:`hypervolumes`."""
+        return statistics.median(self.hypervolumes(name))
 
     def regrets(self, name: str, checkpoint: int) -> list[float]:
         """Each run's regret after ``checkpoint`` evaluations (``inf`` before any value)."""
@@ -215,10 +252,15 @@ class BenchResult:
             "table_best_feasible": self.table_best_feasible,
             "table_best_cellstr": self.table_best_cellstr, "space": self.space,
             "costs": self.costs, "checkpoints": self.checkpoints,
+            "hypervolume": {"objectives": [self.metric, *self.hypervolume_costs],
+                            "reference": dict(self.hypervolume_reference),
+                            "checkpoint": self.final_checkpoint},
             "strategies": {name: {
-                "runs": [r.to_dict(archs) for r in runs],
+                "runs": [{**r.to_dict(archs), "hypervolume": hv}
+                         for r, hv in zip(runs, self.hypervolumes(name))],
                 "median_regret": self.median_regret(name),
                 "median_best": self.median_best(name),
+                "median_hypervolume": self.median_hypervolume(name),
                 "seconds_per_run": round(self.seconds_per_run(name), 4),
             } for name, runs in self.runs.items()},
         }
@@ -290,6 +332,14 @@ class NB201Bench:
         self.feasible_rows = len(feasible)
         self.best_cellstr = max(feasible, key=lambda c: (feasible[c], c))
         self.best_feasible = feasible[self.best_cellstr]
+        #: the hypervolume's costs and reference point (see the module docstring)
+        self.hypervolume_costs = [LIMIT_COSTS[n] for n in limits.active()] or ["params"]
+        largest = self.space.format(LARGEST_CELL)
+        self.hypervolume_reference = {metric: 0.0, **{
+            LIMIT_COSTS[n]: float(v) for n, v in limits.active().items()}}
+        for cost in self.hypervolume_costs:
+            if cost not in self.hypervolume_reference:
+                self.hypervolume_reference[cost] = float(self.costs_of(largest)[cost])
 
     # ------------------------------------------------------------- look-ups
     def costs_of(self, cellstr: str) -> dict[str, float]:
@@ -326,7 +376,9 @@ class NB201Bench:
                        self.violations_of, bool(self.limits.active()))
         else:
             note = self._run_study(spec, recorder)
-        return recorder.result(time.perf_counter() - start, note)
+        result = recorder.result(time.perf_counter() - start, note)
+        return replace(result, costs=[{k: float(self.costs_of(c)[k]) for k in self.hypervolume_costs}
+                                      for c in result.evaluated])
 
     def _run_study(self, spec: StrategySpec, recorder: Recorder) -> str:
         from ..states import TrialState
@@ -382,7 +434,9 @@ class NB201Bench:
             space=self.space.get_config(),
             costs={"cache": str(ct.path) if ct and ct.path else None,
                    "computed": ct.computed if ct else 0,
-                   "seconds": round(ct.seconds, 3) if ct else 0.0})
+                   "seconds": round(ct.seconds, 3) if ct else 0.0},
+            hypervolume_costs=list(self.hypervolume_costs),
+            hypervolume_reference=dict(self.hypervolume_reference))
         for spec in strategies:
             label = spec.label or spec.name
             result.runs[label] = []

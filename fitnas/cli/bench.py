@@ -1,8 +1,9 @@
 """``fitnas bench``: benchmark search strategies on tabular benchmarks, without training.
 
 ``fitnas bench nb201 --table nb201_12epoch.csv`` runs every registered strategy and the Optuna
-baselines on NAS-Bench-201 for several seeds and prints the median regret at checkpoints (see
-:mod:`fitnas.bench.nb201` for the rules).
+baselines on NAS-Bench-201 for several seeds and prints the median regret at checkpoints and the
+median hypervolume of each strategy's front at the last one (see :mod:`fitnas.bench.nb201` for
+the rules).
 """
 
 from __future__ import annotations
@@ -218,12 +219,14 @@ def _print(result: Any, out: Path | None) -> None:
         t.add_column("strategy", no_wrap=True)
         for c in result.checkpoints:
             t.add_column(f"N={c}", justify="right")
-    for head in ("proposals", "repeats", "s/run"):
+    n = result.final_checkpoint
+    for head in (f"HV N={n}", "proposals", "repeats", "s/run"):
         regret_table.add_column(head, justify="right")
     notes = []
     for name, runs in result.runs.items():
         regret, best = result.median_regret(name), result.median_best(name)
         regret_table.add_row(name, *(_fmt(regret[c]) for c in result.checkpoints),
+                             f"{result.median_hypervolume(name):.4g}",
                              f"{statistics.median(r.proposals for r in runs):g}",
                              f"{statistics.median(r.repeated for r in runs):g}",
                              f"{result.seconds_per_run(name):.2f}")
@@ -236,6 +239,10 @@ def _print(result: Any, out: Path | None) -> None:
                   "proposals, infeasible ones included; repeats, evaluations of an architecture "
                   "evaluated before (they count, as retraining would); seconds. Proposals over "
                   "the limits are not evaluated and do not count.")
+    reference = ", ".join(f"{k} {v:g}" for k, v in result.hypervolume_reference.items())
+    console.print(f"HV N={n}: median hypervolume of the front of {result.metric} (maximized) "
+                  f"against {', '.join(result.hypervolume_costs)} (minimized) of the first {n} "
+                  f"evaluations, in raw units, up to the reference point {reference}.")
     for note in notes:
         console.print(f"[yellow]note[/yellow]: {note}")
     if out is not None:

@@ -90,29 +90,90 @@ class TokenPolicy(nn.Module):
         mask[list(allowed)] = 0.0
         return torch.log_softmax(logits + mask, dim=-1)
 
-    @torch.no_grad()
     def sample(self, grammar: Grammar, generator: torch.Generator,
                max_length: int = 10_000) -> Episode:
         """Write one sequence, each step drawn from the masked softmax with ``generator``."""
-        token, state = self._start()
-        prefix: list[int] = []
-        actions: list[int] = []
-        allowed_steps: list[tuple[int, ...]] = []
-        while len(prefix) <= max_length:
-            tokens, can_end = grammar(prefix)
-            allowed = (*tokens, self.stop) if can_end else tuple(tokens)
-            if not allowed:
-                raise ValueError(f"the grammar allows nothing after {prefix}")
-            logits, state = self._step(token, state)
-            probs = self._masked(logits, allowed).exp()
-            action = int(torch.multinomial(probs, 1, generator=generator))
-            actions.append(action)
-            allowed_steps.append(allowed)
-            if action == self.stop:
-                return Episode(tuple(actions), tuple(allowed_steps))
-            prefix.append(action)
-            token = torch.tensor([action])
-        raise ValueError(f"the policy wrote more than {max_length} tokens without stopping")
+        return self.sample_many(grammar, generator, 1, max_length)[0]
+
+    @torch.no_grad()
+    def sample_many(self, grammar: Grammar, generator: torch.Generator, count: int,
+                    max_length: int = 10_000) -> list[Episode]:
+        """``count`` sequences written side by side (one recurrent pass over the batch), each
+        step of each drawn from its masked softmax with ``generator``."""
+        width = self.vocab_size + 1
+        token = torch.full((count,), self.vocab_size, dtype=torch.long)
+        h = torch.zeros(count, self.hidden)
+        state: object = (h, torch.zeros(count, self.hidden)) if self.cell_kind == "lstm" else h
+        prefixes: list[list[int]] = [[] for _ in range(count)]
+        actions: list[list[int]] = [[] for _ in range(count)]
+        allowed_steps: list[list[tuple[int, ...]]] = [[] for _ in range(count)]
+        done = [False] * count
+        for _ in range(max_length + 1):
+            if all(done):
+                break
+            mask = torch.zeros(count, width, dtype=torch.bool)
+            for k in range(count):
+                if done[k]:
+                    mask[k, self.stop] = True
+                    continue
+                tokens, can_end = grammar(prefixes[k])
+                allowed = (*tokens, self.stop) if can_end else tuple(tokens)
+                if not allowed:
+                    raise ValueError(f"the grammar allows nothing after {prefixes[k]}")
+                allowed_steps[k].append(allowed)
+                mask[k, list(allowed)] = True
+            state = self.cell(self.embed(token), state)
+            hidden = state[0] if isinstance(state, tuple) else state
+            logits = self.head(hidden).masked_fill(~mask, float("-inf"))
+            drawn = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+            for k in range(count):
+                if done[k]:
+                    continue
+                action = int(drawn[k, 0])
+                actions[k].append(action)
+                if action == self.stop:
+                    done[k] = True
+                else:
+                    prefixes[k].append(action)
+            token = drawn[:, 0]
+        if not all(done):
+            raise ValueError(f"the policy wrote more than {max_length} tokens without stopping")
+        return [Episode(tuple(a), tuple(s)) for a, s in zip(actions, allowed_steps)]
+
+    def log_probs_and_entropies(self, episodes: Sequence[Episode]
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`log_prob_and_entropy` of several episodes at once (one recurrent pass over
+        the batch, shorter episodes padded): two tensors of shape ``(len(episodes),)``."""
+        count = len(episodes)
+        steps = max(len(e.actions) for e in episodes)
+        width = self.vocab_size + 1
+        allowed = torch.zeros(steps, count, width, dtype=torch.bool)
+        allowed[:, :, self.stop] = True  # a padded step's one action: its row stays finite
+        actions = torch.full((steps, count), self.stop, dtype=torch.long)
+        live = torch.zeros(steps, count, dtype=torch.bool)
+        for k, episode in enumerate(episodes):
+            for t, (action, ok) in enumerate(zip(episode.actions, episode.allowed)):
+                allowed[t, k, self.stop] = self.stop in ok
+                allowed[t, k, list(ok)] = True
+                actions[t, k] = action
+                live[t, k] = True
+        token = torch.full((count,), self.vocab_size, dtype=torch.long)
+        h = torch.zeros(count, self.hidden)
+        state: object = (h, torch.zeros(count, self.hidden)) if self.cell_kind == "lstm" else h
+        log_prob = torch.zeros(count)
+        entropy = torch.zeros(count)
+        for t in range(steps):
+            state = self.cell(self.embed(token), state)
+            hidden = state[0] if isinstance(state, tuple) else state
+            logits = self.head(hidden).masked_fill(~allowed[t], float("-inf"))
+            logp = torch.log_softmax(logits, dim=-1)
+            chosen = logp.gather(1, actions[t].unsqueeze(1)).squeeze(1)
+            probs = logp.exp()
+            step_entropy = -(probs * logp.masked_fill(~allowed[t], 0.0)).sum(dim=1)
+            log_prob = log_prob + torch.where(live[t], chosen, torch.zeros(()))
+            entropy = entropy + torch.where(live[t], step_entropy, torch.zeros(()))
+            token = actions[t]
+        return log_prob, entropy
 
     def log_prob_and_entropy(self, episode: Episode) -> tuple[torch.Tensor, torch.Tensor]:
         """``log P(actions)`` and the summed entropy of each step's masked softmax, with the

@@ -1,7 +1,8 @@
 """``fitnas report DIR``: a self-contained ``report.html`` and its PNG charts.
 
 Charts: the Pareto front (accuracy against each constrained cost, every trial shown, the front
-joined), accuracy and best-so-far over the trials, and the data-lifetime chart of the best
+joined) with its hypervolume and reference point (:func:`fitnas.study.pareto.hypervolume`),
+accuracy and best-so-far over the trials, and the data-lifetime chart of the best
 model (bytes alive at each step of its memory plan, the peak marked). The HTML embeds the PNGs
 (base64), so the one file can be mailed or archived.
 """
@@ -99,6 +100,27 @@ _DEVICE_COLUMNS = {"latency_ms": ("latency", "{:.4g} ms"), "energy_uj": ("energy
                    "peak_power_mw": ("peak power", "{:.4g} mW")}
 
 
+def _hypervolume_html(study: RunRecord, objectives: list[str]) -> str:
+    """The front's hypervolume over accuracy and ``objectives`` and its reference point, where
+    each reference value came from (the limit, else the largest feasible value)."""
+    from ..constraints import LIMIT_COSTS
+    from ..study.pareto import hypervolume
+
+    limits = study.constraints.limits
+    limited = {LIMIT_COSTS[n] for n in limits.active()}
+    hv = hypervolume(study.trials((TrialState.COMPLETE,)), objectives, limits)
+    parts = []
+    for name in hv.objectives:
+        value = hv.reference[name]
+        source = ("" if name == "accuracy" else " (its limit)" if name in limited
+                  else " (the largest among the feasible trials)")
+        parts.append(f"{name} {'-' if value is None else f'{value:.6g}'}{source}")
+    units = " x ".join(("accuracy", *objectives))
+    return (f"<p>Hypervolume: <b>{hv.value:.6g}</b> ({html.escape(units)}, raw units), the "
+            f"volume the front dominates up to the reference point {html.escape('; '.join(parts))}"
+            ".</p>")
+
+
 def write_report(study: RunRecord, folder: Path | None = None,
                  objectives: list[str] | None = None) -> Path:
     """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder), from the
@@ -164,6 +186,7 @@ img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
 <h2>Limits</h2><ul>{"".join(f"<li>{html.escape(x)}</li>" for x in limits) or "<li>none</li>"}</ul>
 <h2>Best model</h2>{best_html}
 <h2>Pareto front</h2><p>Objectives: accuracy, {html.escape(", ".join(objectives))}.</p>
+{_hypervolume_html(study, objectives)}
 {_table(front_rows, ["trial", "accuracy", "params", "param memory", "peak activations", "MACs",
                      *[_DEVICE_COLUMNS[k][0] for k in device_columns]])}
 {_embed(pngs["pareto"])}

@@ -27,7 +27,32 @@ Hard limits stay hard: a proposal over a limit is recorded INFEASIBLE by the Stu
 training and its reward is 0, as is a FAILED one's, so the policy learns to stay feasible
 (paper 003 Fig. 1).
 
-fitnas choices, general to every space:
+Two mechanisms beyond the paper make a few hundred evaluations enough. Plain REINFORCE sees
+each result once, in one of only ``evaluations / batch`` updates (25 in a 200-evaluation
+search), and under a hard limit its strongest signal is the 0 of infeasible proposals, which
+pushes the policy toward small networks, away from the limit where the accurate ones are: over
+the NAS-Bench-201 grid (BENCHMARKS.md ``nb201-grid``, 15 cells, 20 seeds) it was worse than
+random search in 7 to 11 cells at N = 25, 50, 100 and 200 evaluations.
+
+* *the risk-seeking baseline* (``baseline=quantile``, the default; Petersen et al., "Deep
+  Symbolic Regression", ICLR 2021, eq. 3): the baseline of a batch is its own
+  ``1 - quantile`` quantile (the third best of 8 with ``quantile = 0.25``) and only the
+  results above it learn, with weight ``R - cut``: the policy is aimed at its best samples,
+  not its mean, as a search keeps its best network, not its average one; an infeasible 0 is
+  never above the cut unless most of the batch is infeasible, so it no longer drags the policy
+  away from the limit, while a feasible minority still learns (paper 003 Fig. 1).
+  ``baseline=moving`` is the moving average of paper 003 and Zoph & Le alone;
+* *self-imitation* (Oh et al., "Self-Imitation Learning", ICML 2018, eq. 2-3): the ``elite``
+  best results told so far (one batch by default; 0 turns it off) join every update with the
+  weight ``max(R - b, 0)``, ``b`` the moving-average baseline (kept in both modes), so the
+  policy keeps learning from the networks that did better than it expects, never against
+  them.
+
+With both, the grid's median regret at N = 100 and 200 fell from 1.68 and 0.56 (self-imitation
+alone) to 1.07 and 0.44, worse than random in no cell from N = 100 on (plain REINFORCE: 1.60 and
+1.13).
+
+Other fitnas choices, general to every space:
 
 * a sample whose encoding was already told, or is still being evaluated, is not proposed
   again: the policy samples again, up to ``max_resamples`` times, then proposes the repeat.
@@ -54,10 +79,15 @@ from ..predictors.policy import CELLS, Episode, TokenPolicy
 from ..spaces import Encoding, SearchSpace
 from ._base import Candidate, Strategy, StrategyError, TrialResult, TrialState, register_strategy
 
-__all__ = ["REWARDS", "Reinforce"]
+__all__ = ["BASELINES", "REWARDS", "Reinforce"]
 
 #: The rewards of paper 003 eq. 1-3.
 REWARDS = ("mixed", "power", "accuracy")
+#: Sequences the policy writes side by side, after a first one, while it looks for one not
+#: proposed before.
+_DRAWS = 8
+#: What each batch's rewards are compared with (see the module docstring).
+BASELINES = ("moving", "quantile")
 
 
 def _number(name: str, value: Any, low: float, high: float = math.inf,
@@ -95,6 +125,11 @@ class Reinforce(Strategy):
         clip: the largest gradient norm (1.0).
         bound_samples: networks drawn to fix the energy bounds (256).
         max_resamples: samples drawn per proposal before a repeat is proposed anyway (50).
+        baseline: ``quantile`` (risk-seeking, the default) or ``moving`` (the moving average
+            alone: paper 003's and Zoph & Le's form).
+        quantile: the share of each batch that learns with ``baseline=quantile`` (0.25).
+        elite: best results replayed by self-imitation in every update (default ``batch``;
+            0: none).
     """
 
     name = "reinforce"
@@ -105,7 +140,9 @@ class Reinforce(Strategy):
                  threshold: float | None = None, cell: str = "lstm", embedding: int = 64,
                  hidden: int = 64, batch: int = 8, lr: float = 0.005,
                  entropy_weight: float = 0.001, baseline_decay: float = 0.9, clip: float = 1.0,
-                 bound_samples: int = 256, max_resamples: int = 50) -> None:
+                 bound_samples: int = 256, max_resamples: int = 50,
+                 baseline: str = "quantile", quantile: float = 0.25,
+                 elite: int | None = None) -> None:
         super().__init__(space, seed, budget)
         if reward not in REWARDS:
             raise StrategyError(f"unknown reinforce reward {reward!r}; accepted: "
@@ -133,6 +170,14 @@ class Reinforce(Strategy):
         self.clip = _number("clip", clip, 0.0, low_open=True)
         self.bound_samples = _count("bound_samples", bound_samples, 2)
         self.max_resamples = _count("max_resamples", max_resamples)
+        if baseline not in BASELINES:
+            raise StrategyError(f"unknown reinforce baseline {baseline!r}; accepted: "
+                                f"{', '.join(BASELINES)}")
+        self.baseline = baseline
+        self.quantile = _number("quantile", quantile, 0.0, 1.0, low_open=True)
+        self.elite = self.batch if elite is None else _count("elite", elite, 0)
+        self._best: list[tuple[float, int, Episode]] = []
+        self._told = 0
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.policy = TokenPolicy(space.vocab_size, self.embedding, self.hidden, cell)
@@ -151,7 +196,8 @@ class Reinforce(Strategy):
                 "cell": self.cell, "embedding": self.embedding, "hidden": self.hidden,
                 "batch": self.batch, "lr": self.lr, "entropy_weight": self.entropy_weight,
                 "baseline_decay": self.baseline_decay, "clip": self.clip,
-                "bound_samples": self.bound_samples, "max_resamples": self.max_resamples}
+                "bound_samples": self.bound_samples, "max_resamples": self.max_resamples,
+                "baseline": self.baseline, "quantile": self.quantile, "elite": self.elite}
 
     @classmethod
     def required_costs(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -172,11 +218,15 @@ class Reinforce(Strategy):
         return self.space.next_tokens(prefix)
 
     def ask(self) -> Candidate:
-        for _ in range(self.max_resamples):
-            episode = self.policy.sample(self._grammar, self._generator)
-            encoding = self.space.validate(self.space.from_tokens(episode.tokens))
-            if encoding not in self._known and encoding not in self._pending:
-                break
+        drawn, new = 0, False
+        while not new and drawn < self.max_resamples:
+            count = min(1 if drawn == 0 else _DRAWS, self.max_resamples - drawn)
+            drawn += count
+            for episode in self.policy.sample_many(self._grammar, self._generator, count):
+                encoding = self.space.validate(self.space.from_tokens(episode.tokens))
+                if encoding not in self._known and encoding not in self._pending:
+                    new = True
+                    break
         self._pending.setdefault(encoding, []).append(episode)
         return Candidate(encoding, info={"strategy": "reinforce", "reward": self.reward})
 
@@ -240,17 +290,34 @@ class Reinforce(Strategy):
     # ---------------------------------------------------------------- learning
     def _learn(self, episode: Episode, reward: float) -> None:
         self._episodes.append((episode, reward))
+        if self.elite:
+            self._best.append((reward, self._told, episode))
+            self._best.sort(key=lambda kept: (-kept[0], kept[1]))  # ties: the earlier first
+            del self._best[self.elite:]
+        self._told += 1
         if len(self._episodes) >= self.batch:
             self._update()
 
     def _update(self) -> None:
+        """One REINFORCE step on the batch (and the elite); see the module docstring."""
         rewards = [r for _, r in self._episodes]
         baseline = self._baseline if self._baseline is not None else sum(rewards) / len(rewards)
-        loss = torch.zeros(())
-        for episode, reward in self._episodes:
-            log_prob, entropy = self.policy.log_prob_and_entropy(episode)
-            loss = loss - (reward - baseline) * log_prob - self.entropy_weight * entropy
-        loss = loss / len(self._episodes)
+        if self.baseline == "quantile":  # risk-seeking: only the top of the batch learns
+            ordered = sorted(rewards, reverse=True)
+            cut = ordered[min(math.ceil(self.quantile * len(ordered)), len(ordered) - 1)]
+            weights = [r - cut if r > cut else 0.0 for r in rewards]
+        else:
+            weights = [r - baseline for r in rewards]
+        episodes = [e for e, _ in self._episodes]
+        bonus = [self.entropy_weight] * len(episodes)
+        for reward, _, episode in self._best:  # self-imitation: better than expected only
+            if reward > baseline:
+                episodes.append(episode)
+                weights.append(reward - baseline)
+                bonus.append(0.0)
+        log_probs, entropies = self.policy.log_probs_and_entropies(episodes)
+        loss = -(torch.tensor(weights) * log_probs
+                 + torch.tensor(bonus) * entropies).sum() / len(self._episodes)
         self._optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.clip)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .pareto import dominates, pareto_front
+from .pareto import Hypervolume, dominates, hypervolume, hypervolume_reference, pareto_front
 from .run import RunRecord, best_of, load_run
 from .storage import SCHEMA_VERSION, Storage, StorageError
 from .study import Budget, Study
@@ -13,6 +13,7 @@ __all__ = [
     "BACKENDS",
     "SCHEMA_VERSION",
     "Budget",
+    "Hypervolume",
     "RunRecord",
     "Storage",
     "StorageError",
@@ -22,6 +23,8 @@ __all__ = [
     "best_of",
     "create_workers",
     "dominates",
+    "hypervolume",
+    "hypervolume_reference",
     "load_run",
     "pareto_front",
 ]

@@ -3,7 +3,10 @@
 * ``pareto.csv``: the non-dominated feasible trials over accuracy and the run's cost objectives
   (``--objectives``, else each constrained cost), with every cost a trial has (latency, energy
   and power from a device model included);
-* ``summary.json``: the best trial, the counts by state and the constraints;
+* ``summary.json``: the best trial, the counts by state, the constraints, the objectives, the
+  Pareto front's trials and its ``hypervolume`` (``value``, ``objectives``, ``reference``: the
+  reference point, accuracy 0 and each cost's limit, else its largest value among the feasible
+  completed trials; see :mod:`fitnas.study.pareto`);
 * ``best/``: the best trial's ``arch.json``, trained ``weights.pt``, ``model.onnx`` (checked
   against torch under onnxruntime) and ``memory_plan.json`` (execution order, bytes alive per
   step, peak) under the run's dtype and schedule.
@@ -20,8 +23,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .pareto import hypervolume
 from .run import RunRecord
-from .trial import TrialRecord
+from .trial import TrialRecord, TrialState
 
 __all__ = ["COST_COLUMNS", "export_trial", "write_outputs"]
 
@@ -58,6 +62,8 @@ def summary(run: RunRecord) -> dict[str, Any]:
         "constraints": run.constraints.get_config(),
         "objectives": ["accuracy", *run.cost_objectives()],
         "pareto_trials": [t.number for t in run.pareto_front()],
+        "hypervolume": hypervolume(run.trials((TrialState.COMPLETE,)), run.cost_objectives(),
+                                   run.constraints.limits).to_dict(),
     }
     if best is not None:
         data["best"] = {

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..constraints import Budget, Constraints
+from ..constraints import LIMIT_COSTS, Budget, Constraints
 from ..spaces import InvalidEncoding, SearchSpace
 from ..states import FINISHED, TrialState
 from ..strategies import (
@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 __all__ = ["Budget", "Study"]
 
 _VERDICTS_KEPT = 65536
+
+
+def _rewarded_objectives(strategy: Strategy, constraints: Constraints) -> list[str] | None:
+    """The default objectives when a strategy rewards costs beyond the limited ones (MONAS'
+    energy and power rewards): the limited costs, then those, so the run's front is the one
+    the strategy searched for (paper 003 Fig. 2-3); ``None`` otherwise."""
+    rewarded = type(strategy).required_costs(strategy.get_config())
+    limited = [LIMIT_COSTS[name] for name in constraints.limits.active()]
+    extra = [c for c in rewarded if c not in limited]
+    return [*limited, *extra] if extra else None
 
 
 class Study:
@@ -69,6 +79,8 @@ class Study:
     ) -> None:
         self.space, self.strategy, self.evaluator = space, strategy, evaluator
         self.constraints = constraints if constraints is not None else Constraints()
+        if objectives is None:
+            objectives = _rewarded_objectives(strategy, self.constraints)
         self.objectives = check_objectives(objectives, self.constraints)
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from fitnas.bench import NB201Bench, parse_strategy, table_costs
+from fitnas.bench._record import RunResult
+from fitnas.bench.nb201 import LARGEST_CELL, BenchResult
 from fitnas.cli import main
 from fitnas.constraints import Constraints, Limits
 from fitnas.spaces.nb201 import OPS, NB201Space
@@ -96,9 +98,16 @@ def test_json_schema(cli_result: dict[str, Any], capsys: pytest.CaptureFixture[s
     assert data["limits"]["max_params"] == ALL_NONE_PARAMS
     assert data["median_limits"] == ["max_peak_mem"]
     assert list(data["strategies"]) == list(STRATEGIES)
+    assert data["hypervolume"] == {
+        "objectives": ["cifar10_test", "peak_activation_bytes", "params"],
+        "reference": {"cifar10_test": 0.0, "peak_activation_bytes": data["limits"]["max_peak_mem"],
+                      "params": ALL_NONE_PARAMS},
+        "checkpoint": 10}
     for entry in data["strategies"].values():
         assert [r["seed"] for r in entry["runs"]] == [3, 4]
         assert set(entry["median_regret"]) == {"1", "5", "10"}
+        assert entry["median_hypervolume"] == statistics.median(r["hypervolume"]
+                                                                for r in entry["runs"])
         for run in entry["runs"]:
             assert {"seed", "best_after", "evaluations", "proposals", "seconds"} <= set(run)
             assert run["evaluations"] == EVALS == len(run["best_after"]) == len(run["evaluated"])
@@ -148,6 +157,51 @@ def test_every_evaluated_architecture_meets_the_limits(cli_result: dict[str, Any
         assert sum(r["proposals"] - r["evaluations"] for r in entry["runs"]) > 0
 
 
+def test_hypervolume_is_zero_when_every_evaluation_sits_on_a_limit(
+        cli_result: dict[str, Any]) -> None:
+    """Every feasible cell of the small table has exactly the limit's parameters (none of them
+    has a convolution): each lies on the reference point's params and covers nothing."""
+    for entry in cli_result["strategies"].values():
+        for run in entry["runs"]:
+            for cellstr in run["evaluated"]:
+                graph = SPACE.decode(SPACE.parse(cellstr))
+                assert Constraints().cost_model.costs(graph).analytic()["params"] == ALL_NONE_PARAMS
+            assert run["hypervolume"] == 0.0
+        assert entry["median_hypervolume"] == 0.0
+
+
+def _result(runs: list[RunResult], checkpoints: list[int]) -> BenchResult:
+    return BenchResult(table="t.csv", metric="acc", limits=Limits(max_params=100), median_limits=[],
+                       evals=max(checkpoints), seeds=len(runs), seed_base=0, max_proposals=50,
+                       checkpoints=checkpoints, table_rows=1, feasible_rows=1,
+                       table_best_feasible=90.0, table_best_cellstr="x", space={}, costs={},
+                       runs={"s": runs}, hypervolume_costs=["params"],
+                       hypervolume_reference={"acc": 0.0, "params": 100.0})
+
+
+def test_hypervolume_of_runs_by_hand() -> None:
+    def run(seed: int, values: list[float | None], params: list[float]) -> RunResult:
+        return RunResult(seed, [], len(values), len(values), 0.1, ["c"] * len(values),
+                         values=values, costs=[{"params": p} for p in params])
+
+    runs = [run(0, [50.0, None, 80.0, 99.0], [40, 1, 60, 5]),  # (50, 40), (80, 60); then (99, 5)
+            run(1, [10.0, 20.0, 30.0, 99.0], [10, 20, 100, 5]),  # 30 lies on the reference
+            run(2, [None, None, None, None], [1, 2, 3, 4])]  # no value: nothing
+    # first 3 evaluations: run 0: 50 x (60 - 40) + 80 x (100 - 60) = 4200;
+    # run 1: 10 x (20 - 10) + 20 x (100 - 20) = 1700; run 2: 0
+    result = _result(runs, [1, 3])
+    assert result.final_checkpoint == 3
+    assert result.hypervolumes("s") == pytest.approx([4200.0, 1700.0, 0.0])
+    assert result.median_hypervolume("s") == pytest.approx(1700.0)
+    data = result.to_dict()
+    assert [r["hypervolume"] for r in data["strategies"]["s"]["runs"]] == pytest.approx(
+        [4200.0, 1700.0, 0.0])
+    assert data["hypervolume"] == {"objectives": ["acc", "params"],
+                                   "reference": {"acc": 0.0, "params": 100.0}, "checkpoint": 3}
+    # all four: (99, 5) dominates every other point of both runs: 99 x 95
+    assert _result(runs, [4]).hypervolumes("s") == pytest.approx([99 * 95, 99 * 95, 0.0])
+
+
 def test_same_seed_same_run_through_the_api(cli_result: dict[str, Any], small_table: Path) -> None:
     bench = NB201Bench(small_table, limits=Limits(max_params=ALL_NONE_PARAMS),
                        median=["max_peak_mem"], evals=EVALS)
@@ -174,6 +228,8 @@ def test_readable_output(small_table: Path, capsys: pytest.CaptureFixture[str]) 
                  "--evals", "5", "--seeds", "1", "--strategy", "optuna-tpe"]) == 0
     text = capsys.readouterr().out
     assert "median regret" in text and "optuna-tpe" in text and "N=5" in text
+    words = " ".join(text.split())  # rich wraps lines at the terminal's width
+    assert "HV N=5" in words and "reference point cifar10_test 0, params 73306." in words
 
 
 # ----------------------------------------------------------------------- best feasible value
@@ -232,16 +288,34 @@ def test_cost_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.skipif(not REAL_TABLE.exists(), reason="the shared NB201 table is absent")
 def test_real_table_without_limits(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "nb201", "--table", str(REAL_TABLE), "--evals", "20", "--seeds", "1",
-                 "--strategy", "random", "--strategy", "optuna-tpe", "--json"]) == 0
+                 "--strategy", "random", "--strategy", "optuna-tpe", "--json", "--archs"]) == 0
     data = json.loads(capsys.readouterr().out)
     values = _values(REAL_TABLE)
     assert data["table_rows"] == 15_625 == data["feasible_rows"]
     assert data["table_best_feasible"] == max(values.values())
     assert data["costs"]["computed"] == 0  # no limits: no table costs needed
+    # no limits: the hypervolume is over params, up to the parameters of the largest network
+    cost_model = Constraints().cost_model
+
+    def params(cellstr: str) -> float:
+        return cost_model.costs(SPACE.decode(SPACE.parse(cellstr))).analytic()["params"]
+
+    largest = params(SPACE.format(LARGEST_CELL))
+    assert all(params(SPACE.format(SPACE.sample(k))) <= largest for k in range(30))
+    assert data["hypervolume"] == {"objectives": ["cifar10_test", "params"], "checkpoint": 20,
+                                   "reference": {"cifar10_test": 0.0, "params": largest}}
     for entry in data["strategies"].values():
         (run,) = entry["runs"]
         assert run["evaluations"] == 20 and run["best_after"][-1] <= data["table_best_feasible"]
         assert all(r >= 0 for r in entry["median_regret"].values())
+        # an independent 2-D hypervolume: the area under the best value reached at each cost
+        points = sorted((params(c), values[c]) for c in run["evaluated"])
+        area, top = 0.0, 0.0
+        for k, (cost, value) in enumerate(points):
+            top = max(top, value)
+            area += top * ((points[k + 1][0] if k + 1 < len(points) else largest) - cost)
+        assert area > 0 and run["hypervolume"] == pytest.approx(area)
+        assert entry["median_hypervolume"] == run["hypervolume"]
 
 
 @pytest.mark.slow

@@ -92,6 +92,14 @@ def test_pareto_csv_and_summary_carry_energy_and_latency(run_dir: Path) -> None:
     assert summary["constraints"]["device"]["name"] == DEVICE
     assert summary["constraints"]["latency"] == "model"
     assert set(summary["pareto_trials"]) == {int(r["trial"]) for r in rows}
+    # the hypervolume's reference: accuracy 0, the energy limit, the worst feasible latency
+    hv = summary["hypervolume"]
+    assert hv["objectives"] == summary["objectives"]
+    with load_run(run_dir) as run:
+        done = [t for t in run.trials() if t.state == TrialState.COMPLETE and t.feasible]
+    assert hv["reference"] == {"accuracy": 0.0, "energy_uj": MAX_ENERGY_UJ,
+                               "latency_ms": max(t.costs["latency_ms"] for t in done)}
+    assert hv["value"] >= 0
 
 
 def test_report_with_objectives(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

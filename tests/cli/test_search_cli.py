@@ -129,6 +129,12 @@ BAD = [
     (["--strategy", "coordinate:variant=greedy"], "greedy"),
     (["--strategy", "growtrim:controller=lstm"], "lstm"),
     (["--early-epochs", "0"], "--early-epochs must be positive"),
+    (["--strategy", "reinforce:alpha=1.5"], "alpha must be a number >= 0 and <= 1, got 1.5"),
+    (["--strategy", "reinforce:reward=power"], "reward=power needs budget_mw"),
+    (["--strategy", "reinforce:reward=accuracy"], "reward=accuracy needs threshold"),
+    (["--strategy", "reinforce:reward=power,budget_mw=100", "--device", "rpi-pico"],
+     "needs peak_power_mw, which needs a device model with power figures"),
+    (["--strategy", "reinforce:baseline=mean"], "unknown reinforce baseline 'mean'"),
 ]
 
 

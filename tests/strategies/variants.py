@@ -17,7 +17,7 @@ and of each constructor:
 * ``reinforce`` (MONAS, paper 003): ``reward=mixed|power|accuracy`` with ``alpha``,
   ``budget_mw`` and ``threshold``, ``cell=lstm|gru``, ``embedding``, ``hidden``, ``batch``,
   ``lr``, ``entropy_weight``, ``baseline_decay``, ``clip``, ``bound_samples``,
-  ``max_resamples``; its energy and power rewards run with the ``host`` device model's costs;
+  ``max_resamples``, ``baseline=quantile|moving``, ``quantile``, ``elite``; its energy and power rewards run with the ``host`` device model's costs;
 * every strategy: ``budget`` (the planned evaluations; ``fitnas search`` sets it from
   ``--trials``).
 
@@ -90,6 +90,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"baseline_decay": 0.5, "batch": 3},
         {"clip": 0.1, "batch": 2},
         {"max_resamples": 1},  # a repeat is proposed at once
+        {"baseline": "moving", "batch": 2},  # paper 003's moving average alone
+        {"baseline": "quantile", "quantile": 1.0, "batch": 2},  # every result above the worst
+        {"elite": 0},  # plain REINFORCE, no self-imitation
+        {"elite": 3, "batch": 2},
         {"budget": 12},
     ],
     "growtrim": [

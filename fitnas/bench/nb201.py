@@ -241,6 +241,7 @@ class BenchResult:
 
     def to_dict(self, archs: bool = False) -> dict[str, Any]:
         """The JSON form; ``archs`` adds each run's evaluated cellstrs."""
+        volumes = {name: self.hypervolumes(name) for name in self.runs}  # once per strategy
         return {
             "table": self.table, "metric": self.metric, "limits": self.limits.to_dict(),
             "median_limits": self.median_limits,
@@ -257,10 +258,10 @@ class BenchResult:
                             "checkpoint": self.final_checkpoint},
             "strategies": {name: {
                 "runs": [{**r.to_dict(archs), "hypervolume": hv}
-                         for r, hv in zip(runs, self.hypervolumes(name))],
+                         for r, hv in zip(runs, volumes[name])],
                 "median_regret": self.median_regret(name),
                 "median_best": self.median_best(name),
-                "median_hypervolume": self.median_hypervolume(name),
+                "median_hypervolume": statistics.median(volumes[name]),
                 "seconds_per_run": round(self.seconds_per_run(name), 4),
             } for name, runs in self.runs.items()},
         }

@@ -19,7 +19,6 @@ nothing of this module.
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 from .arch import ArchGraph
 from .errors import FitnasError, ModelSpecError
+from .jsonio import loads
 
 __all__ = [
     "LoadedModel",
@@ -184,9 +184,10 @@ def _json_graph(path: Path, shape: tuple[int, ...] | None) -> LoadedModel:
     if not path.is_file():
         raise ModelSpecError(f"architecture file {str(path)!r} does not exist")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
         raise ModelSpecError(f"{str(path)!r} is not a readable JSON file: {err}") from None
+    data = loads(text, repr(str(path)), ModelSpecError)
     try:
         graph = ArchGraph.from_dict(data)
     except FitnasError as err:

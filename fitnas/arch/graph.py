@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ..errors import ArchError
+from ..jsonio import check_depth, loads
 from .nodes import INPUT, Node, Rows, checked_rows, fast_rows, node_dict
 from .ops import OpSpec, Shape, numel
 from .ops._facts import NodeFacts
@@ -38,6 +40,11 @@ from .ops._facts import NodeFacts
 __all__ = ["INPUT", "ArchGraph", "Node", "NodeArrays", "NodeFacts", "check_order"]
 
 SCHEMA_VERSION = 1
+#: The most nodes an ``arch.json`` may hold (:meth:`ArchGraph.from_dict`).
+MAX_NODES = 100_000
+#: The largest size accepted for an input dimension or an integer attribute (2**31 - 1, the
+#: largest tensor dimension every runtime we export to takes).
+MAX_SIZE = 2**31 - 1
 
 
 class NodeArrays(NamedTuple):
@@ -320,33 +327,40 @@ class ArchGraph:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchGraph:
-        """Rebuild a graph from :meth:`to_dict` output (e.g. an ``arch.json``)."""
+        """Rebuild a graph from :meth:`to_dict` output (e.g. an ``arch.json``).
+
+        Every part of the document is checked before a node is made (types, at most
+        :data:`MAX_NODES` nodes, sizes at most :data:`MAX_SIZE`, bounded nesting), so a
+        malformed file raises :class:`ArchError` with one line, never another exception."""
         if not isinstance(data, Mapping) or "nodes" not in data or "input_shape" not in data:
             raise ArchError("an ArchGraph JSON object needs the keys 'input_shape' and 'nodes'")
+        check_depth(data, "an ArchGraph JSON object", ArchError)
         version = data.get("version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if type(version) is not int or version != SCHEMA_VERSION:
             raise ArchError(f"ArchGraph format version {version!r} is not supported (only 1)")
-        nodes = []
-        for i, item in enumerate(data["nodes"]):
-            if not isinstance(item, Mapping) or "name" not in item or "op" not in item:
-                raise ArchError(f"node #{i} needs the keys 'name' and 'op', got {item!r}")
-            inputs = item.get("inputs", [])
-            if isinstance(inputs, str) or not isinstance(inputs, Sequence):
-                raise ArchError(f"node {item['name']!r}: 'inputs' must be a list of names")
-            nodes.append((str(item["name"]), str(item["op"]), tuple(inputs),
-                          dict(item.get("attrs", {}))))
-        return cls(data["input_shape"], nodes, data.get("outputs"), str(data.get("name", "")))
+        items = data["nodes"]
+        if not isinstance(items, list) or not items:
+            raise ArchError(f"'nodes' must be a non-empty list of node objects, got "
+                            f"{_brief(items)}")
+        if len(items) > MAX_NODES:
+            raise ArchError(f"an ArchGraph has at most {MAX_NODES:,} nodes; this one has "
+                            f"{len(items):,}")
+        nodes = [_node_from_json(i, item) for i, item in enumerate(items)]
+        outputs = data.get("outputs")
+        if outputs is not None and (not isinstance(outputs, list)
+                                    or not all(isinstance(o, str) for o in outputs)):
+            raise ArchError(f"'outputs' must be a list of node names, got {_brief(outputs)}")
+        name = data.get("name", "")
+        if not isinstance(name, str):
+            raise ArchError(f"'name' must be a string, got {_brief(name)}")
+        return cls(data["input_shape"], nodes, outputs, name)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_json(cls, text: str) -> ArchGraph:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ArchError(f"not valid JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads(text, "the ArchGraph JSON", ArchError))
 
 
 def check_order(graph: ArchGraph, order: Sequence[str]) -> None:
@@ -371,12 +385,63 @@ def check_order(graph: ArchGraph, order: Sequence[str]) -> None:
 # ---------------------------------------------------------------- helpers
 def _check_input_shape(shape: Sequence[int]) -> Shape:
     try:
-        dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise ArchError(f"input_shape must be a list of positive ints, got {shape!r}") from None
-    if len(dims) < 2 or any(d < 1 for d in dims):
-        raise ArchError(f"input_shape must be batch-first positive ints (e.g. 1x3x32x32), got {dims}")
+        if isinstance(shape, (str, bytes)) or any(isinstance(d, bool) for d in shape):
+            raise TypeError
+        dims = tuple(operator.index(d) for d in shape)  # ints, numpy ints; not 1.5 or "3"
+    except TypeError:
+        raise ArchError(f"input_shape must be a list of positive ints, got {_brief(shape)}"
+                        ) from None
+    if len(dims) < 2 or min(dims) < 1 or max(dims) > MAX_SIZE:
+        raise ArchError(f"input_shape must be 2 or more batch-first positive ints, each at most "
+                        f"{MAX_SIZE:,} (e.g. 1x3x32x32), got {_brief(list(dims))}")
     return dims
+
+
+def _brief(value: Any) -> str:
+    """``repr`` of a bad value, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _node_from_json(i: int, item: Any) -> tuple[str, str, tuple[str, ...], dict[str, Any]]:
+    """One node of an ``arch.json`` as a ``(name, op, inputs, attrs)`` row, its JSON types
+    checked (the op then checks the attribute values)."""
+    if not isinstance(item, Mapping) or "name" not in item or "op" not in item:
+        raise ArchError(f"node #{i} needs the keys 'name' and 'op', got {_brief(item)}")
+    name, op = item["name"], item["op"]
+    if not isinstance(name, str) or not name:
+        raise ArchError(f"node #{i}: 'name' must be a non-empty string, got {_brief(name)}")
+    if not isinstance(op, str):
+        raise ArchError(f"node {name!r}: 'op' must be a string, got {_brief(op)}")
+    inputs = item.get("inputs", [])
+    if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+        raise ArchError(f"node {name!r}: 'inputs' must be a list of node names, got "
+                        f"{_brief(inputs)}")
+    attrs = item.get("attrs", {})
+    if not isinstance(attrs, Mapping):
+        raise ArchError(f"node {name!r}: 'attrs' must be an object of attribute values, got "
+                        f"{_brief(attrs)}")
+    for key, value in attrs.items():
+        _check_attr_value(name, key, value)
+    return name, op, tuple(inputs), dict(attrs)
+
+
+def _check_attr_value(node: str, key: str, value: Any) -> None:
+    """An attribute value of JSON is a bool, a string, a number or a flat list of them; ints
+    are at most :data:`MAX_SIZE` in size."""
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, bool) or isinstance(v, str) or v is None:
+            continue
+        if isinstance(v, int):
+            if abs(v) > MAX_SIZE:
+                raise ArchError(f"node {node!r}: attribute {key!r} = {_brief(value)} is out of "
+                                f"range; sizes are at most {MAX_SIZE:,}")
+            continue
+        if isinstance(v, float):
+            continue
+        raise ArchError(f"node {node!r}: attribute {key!r} must be a number, a string, a bool "
+                        f"or a list of them, got {_brief(value)}")
 
 
 def _hash(obj: tuple[Any, ...]) -> str:

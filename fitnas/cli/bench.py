@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="also write the JSON results to FILE")
     p.add_argument("--archs", action="store_true",
                    help="add each run's evaluated architectures (cellstrs) to the JSON")
-    add_limit_arguments(p, device_default=None)
+    add_limit_arguments(p, device_default=None, analytic_only=True)
     p.set_defaults(handler=run_bench_nb201)
 
 
@@ -102,12 +102,9 @@ def _limits(args: argparse.Namespace) -> tuple[Any, dict[str, float]]:
 
     if args.device is not None and args.device.lower() == "none":
         args.device = None
-    if args.max_latency_ms is not None:
-        raise FitnasError("bench nb201 checks analytic costs only: a latency limit would need the "
-                          "latency of every network of the table; drop --max-latency-ms")
     percentiles: dict[str, float] = {}
     for name in MEDIAN_LIMITS:
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         percentile = parse_relative_limit(value) if isinstance(value, str) else None
         if percentile is not None:
             percentiles[name] = percentile

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..constraints import LIMIT_NAMES, SCHEDULES, Limits
 from ..costs.model import LATENCY_SOURCES
-from ..devices import Device, load_device
+from ..devices import Device, list_devices, load_device
 
 __all__ = ["add_limit_arguments", "device_model_from_args", "limits_from_args"]
 
@@ -35,22 +35,40 @@ _HELP = {
 }
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser, device_default: str | None = None) -> None:
-    """Add the limit flags to ``parser`` (in an argument group ``limits``)."""
+#: The limits on a device model's estimates (latency, energy, power); a command that checks
+#: analytic costs only (``bench``) does not offer them.
+DEVICE_MODEL_LIMITS = ("max_latency_ms", "max_energy_uj", "max_power_mw")
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser, device_default: str | None = None,
+                        analytic_only: bool = False) -> None:
+    """Add the limit flags to ``parser`` (in an argument group ``limits``); with
+    ``analytic_only`` only those on analytic costs (no latency, energy, power, ``--latency``)."""
     group = parser.add_argument_group("limits", "hard limits; a --device profile sets some, "
                                       "flags override it")
+    default = f" (default: {device_default})" if device_default else ""
     group.add_argument("--device", metavar="NAME", default=device_default,
-                       help="a device profile (see `fitnas devices`) or a profile .toml file")
+                       help=f"a device profile ({', '.join(list_devices())}, or `none`; see "
+                            f"`fitnas devices`) or a profile .toml file{default}")
     for name in LIMIT_NAMES:
+        if analytic_only and name in DEVICE_MODEL_LIMITS:
+            continue
         group.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUE",
                            default=None, help=_HELP[name])
     group.add_argument("--dtype", default=None,
                        help="bytes per element of weights and activations: fp32, fp16 or int8 "
                             "(default: the device's, else fp32)")
+    if analytic_only:
+        _add_schedule(group)
+        return
     group.add_argument("--latency", default=None, choices=LATENCY_SOURCES,
                        help="where latency comes from: measure (onnxruntime on this host) or "
                             "model (the device profile's estimate); default: model for a "
                             "board, measure for this host")
+    _add_schedule(group)
+
+
+def _add_schedule(group: Any) -> None:
     group.add_argument("--schedule", default=None, choices=SCHEDULES,
                        help="execution order the peak assumes: the graph's own (default) or the "
                             "memory-optimal one (best)")

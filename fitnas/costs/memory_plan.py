@@ -19,6 +19,7 @@ from typing import Any
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
+from ..jsonio import loads
 from .lifetime import lifetime_table
 
 __all__ = ["MemoryPlan", "MemoryPlanError", "memory_plan"]
@@ -92,11 +93,7 @@ class MemoryPlan:
 
     @classmethod
     def from_json(cls, text: str) -> MemoryPlan:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise MemoryPlanError(f"memory plan is not valid JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads(text, "the memory plan", MemoryPlanError))
 
     def write(self, path: str | Path) -> Path:
         """Write the plan as JSON (e.g. ``best/memory_plan.json``); returns the path."""

@@ -23,6 +23,7 @@ architecture it describes cannot run, e.g. a feature map below 1x1), naming what
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 from abc import ABC, abstractmethod
@@ -32,6 +33,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from ..arch import ArchGraph
 from ..errors import FitnasError
+from ..jsonio import loads
 
 __all__ = [
     "Encoding",
@@ -45,6 +47,7 @@ __all__ = [
     "make_rng",
     "register_space",
     "space_class",
+    "space_options",
     "step_along",
 ]
 
@@ -114,6 +117,12 @@ def check_shape(shape: Sequence[int] | None, default: tuple[int, ...]) -> tuple[
         raise SpaceError(f"input_shape must be 4 positive ints (N, C, H, W), e.g. 1x3x32x32, "
                          f"got {'x'.join(map(str, dims))}")
     return dims
+
+
+#: The most channels (or hidden units) a space's options may ask for in one layer.
+MAX_CHANNELS = 2**20
+#: The most cells a cell-based space's options may stack.
+MAX_CELLS = 1000
 
 
 def check_int(value: Any, what: str, low: int = 1, high: int | None = None) -> int:
@@ -271,11 +280,7 @@ class SearchSpace(ABC):
         return json.dumps(self.to_data(enc), separators=(",", ":"))
 
     def from_json(self, text: str) -> Encoding:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InvalidEncoding(f"{self.name} encoding is not valid JSON ({err}): {text[:80]!r}"
-                                  ) from None
+        data = loads(text, f"the {self.name} encoding {text[:60]!r}", InvalidEncoding)
         return self.from_data(data)
 
     def parse(self, text: str) -> Encoding:
@@ -365,10 +370,26 @@ def space_class(name: str) -> type[SearchSpace]:
                          ) from None
 
 
+def space_options(name: str) -> list[str]:
+    """The keyword arguments of space ``name`` (its constructor's), ``input_shape`` and
+    ``classes`` included."""
+    params = inspect.signature(space_class(name).__init__).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p, param in params.items() if p != "self" and param.kind in kinds]
+
+
 def create_space(name: str, **kwargs: Any) -> SearchSpace:
-    """A space by name, with keyword arguments (see each space's class)."""
+    """A space by name, with keyword arguments (see each space's class); an unknown keyword
+    raises :class:`SpaceError` listing the accepted ones."""
     cls = space_class(name)
+    accepted = space_options(name)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise SpaceError(f"search space {name!r} has no option {unknown[0]!r}; accepted: "
+                         f"{', '.join(accepted)}")
     try:
         return cls(**kwargs)
-    except TypeError as err:
+    except SpaceError as err:
+        raise type(err)(f"search space {name!r}: {err}") from None
+    except (TypeError, ValueError, OverflowError) as err:
         raise SpaceError(f"bad arguments for search space {name!r}: {err}") from None

@@ -47,6 +47,8 @@ from typing import Any
 
 from ..arch import INPUT, ArchGraph
 from ._base import (
+    MAX_CELLS,
+    MAX_CHANNELS,
     InvalidEncoding,
     NextTokens,
     SearchSpace,
@@ -102,10 +104,14 @@ class CellsSpace(SearchSpace):
                  filters: int = 64, stages: int = 3, cells_per_stage: int = 1,
                  max_blocks: int = 5, output: str = "concat"):
         super().__init__(input_shape, classes)
-        self.filters = check_int(filters, "filters")
-        self.stages = check_int(stages, "stages")
-        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage")
-        self.max_blocks = check_int(max_blocks, "max_blocks")
+        self.filters = check_int(filters, "filters", 1, MAX_CHANNELS)
+        self.stages = check_int(stages, "stages", 1, 16)
+        if self.filters * 2 ** (self.stages - 1) > MAX_CHANNELS:
+            raise SpaceError(f"cells: filters {self.filters} doubled over {self.stages} stages "
+                             f"gives {self.filters * 2 ** (self.stages - 1):,} channels; at most "
+                             f"{MAX_CHANNELS:,} are accepted")
+        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage", 1, MAX_CELLS)
+        self.max_blocks = check_int(max_blocks, "max_blocks", 1, 64)
         if output not in COMBINATIONS:
             raise SpaceError(f"cells output must be one of {', '.join(COMBINATIONS)}, "
                              f"got {output!r}")

@@ -52,10 +52,12 @@ from typing import Any
 
 from ..arch import INPUT, ArchGraph
 from ._base import (
+    MAX_CHANNELS,
     FailValidArch,
     InvalidEncoding,
     NextTokens,
     SearchSpace,
+    SpaceError,
     check_int,
     make_rng,
     register_space,
@@ -107,21 +109,26 @@ class ChainSpace(SearchSpace):
         scale = min(1.0, min(self.input_shape[2:]) / 32)
         self.max_conv_layers = check_int(
             max(1, round(26 * scale)) if max_conv_layers is None else max_conv_layers,
-            "max_conv_layers")
+            "max_conv_layers", 1, 1000)
         self.max_filters = check_int(
-            max(8, round(128 * scale)) if max_filters is None else max_filters, "max_filters")
+            max(8, round(128 * scale)) if max_filters is None else max_filters, "max_filters",
+            1, MAX_CHANNELS)
         self.max_hidden = check_int(
-            max(16, round(2048 * scale)) if max_hidden is None else max_hidden, "max_hidden")
+            max(16, round(2048 * scale)) if max_hidden is None else max_hidden, "max_hidden",
+            1, MAX_CHANNELS)
         self.min_filters = check_int(max(1, self.max_filters // 8) if min_filters is None
                                      else min_filters, "min_filters", 1, self.max_filters)
-        self.max_kernel = check_int(max_kernel, "max_kernel")
-        self.max_pool = check_int(max_pool, "max_pool")
-        self.max_sub = check_int(max_sub, "max_sub")
-        self.max_fc_layers = check_int(max_fc_layers, "max_fc_layers", 0)
+        self.max_kernel = check_int(max_kernel, "max_kernel", 1, 64)
+        self.max_pool = check_int(max_pool, "max_pool", 1, 64)
+        self.max_sub = check_int(max_sub, "max_sub", 1, 64)
+        self.max_fc_layers = check_int(max_fc_layers, "max_fc_layers", 0, 100)
+        if batchnorm not in (True, False):  # True/False, or 1/0 from an option string
+            raise SpaceError(f"batchnorm must be true or false, got {batchnorm!r}")
         self.batchnorm = bool(batchnorm)
         biggest = max(self.max_filters, self.max_hidden, self.max_kernel, self.max_pool,
                       self.max_sub)
-        self.token_max = check_int(4 * biggest if token_max is None else token_max, "token_max")
+        self.token_max = check_int(4 * biggest if token_max is None else token_max, "token_max",
+                                   1, 4 * MAX_CHANNELS)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "max_conv_layers": self.max_conv_layers,

@@ -45,6 +45,8 @@ from typing import Any
 
 from ..arch import INPUT, ArchGraph
 from ._base import (
+    MAX_CELLS,
+    MAX_CHANNELS,
     InvalidEncoding,
     NextTokens,
     SearchSpace,
@@ -83,8 +85,8 @@ class NB201Space(SearchSpace):
     def __init__(self, input_shape: Sequence[int] | None = None, classes: int | None = None,
                  channels: int = 16, cells_per_stage: int = 5):
         super().__init__(input_shape, classes)
-        self.channels = check_int(channels, "channels")
-        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage")
+        self.channels = check_int(channels, "channels", 1, MAX_CHANNELS // 4)
+        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage", 1, MAX_CELLS)
         if min(self.input_shape[2:]) < 4:
             raise SpaceError(f"nb201 halves the input twice with 2x2 pools: it needs at least "
                              f"4x4, got {self.input_shape[2]}x{self.input_shape[3]}")

@@ -211,7 +211,43 @@ def create_strategy(name: str, space: SearchSpace, **kwargs: Any) -> Strategy:
     """A strategy by name; an unknown name lists the known ones."""
     if name not in _REGISTRY:
         raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
+    accepted = strategy_options(name)
+    unknown = sorted(set(kwargs) - set(accepted) - {"seed"})
+    if unknown:
+        raise StrategyError(f"strategy {name!r} has no option {unknown[0]!r}; accepted: "
+                            f"{', '.join(accepted) or 'none'}")
+    for key, value in kwargs.items():
+        _check_option_value(name, key, value)
     try:
         return _REGISTRY[name](space, **kwargs)
-    except TypeError as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise StrategyError(f"strategy {name!r}: {err}") from None
+
+
+#: The largest integer a strategy option takes (a count of trials, samples or units).
+MAX_OPTION_INT = 2**31 - 1
+
+
+def _check_option_value(name: str, key: str, value: Any) -> None:
+    """Option values are finite numbers up to :data:`MAX_OPTION_INT`, bools, strings or
+    ``None``; each strategy then checks its own ranges."""
+    import math
+
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+            isinstance(value, int) and not isinstance(value, bool)
+            and abs(value) > MAX_OPTION_INT):
+        raise StrategyError(f"strategy {name!r}: option {key}={value!r} is out of range; "
+                            f"numbers must be finite and at most {MAX_OPTION_INT:,}")
+
+
+def strategy_options(name: str) -> list[str]:
+    """The options of strategy ``name`` (its constructor's keyword arguments but the space and
+    the seed, which the Study passes)."""
+    import inspect
+
+    if name not in _REGISTRY:
+        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    return [p for p, param in params.items()
+            if p not in ("self", "space", "seed") and param.kind in kinds]

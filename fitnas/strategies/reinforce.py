@@ -101,9 +101,10 @@ def _number(name: str, value: Any, low: float, high: float = math.inf,
     return float(value)
 
 
-def _count(name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise StrategyError(f"reinforce {name} must be an int >= {low}, got {value!r}")
+def _count(name: str, value: Any, low: int = 1, high: int = 4096) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise StrategyError(f"reinforce {name} must be an int from {low} to {high}, got "
+                            f"{value!r}")
     return value
 
 
@@ -168,8 +169,8 @@ class Reinforce(Strategy):
         self.entropy_weight = _number("entropy_weight", entropy_weight, 0.0)
         self.baseline_decay = _number("baseline_decay", baseline_decay, 0.0, 1.0)
         self.clip = _number("clip", clip, 0.0, low_open=True)
-        self.bound_samples = _count("bound_samples", bound_samples, 2)
-        self.max_resamples = _count("max_resamples", max_resamples)
+        self.bound_samples = _count("bound_samples", bound_samples, 2, 10**6)
+        self.max_resamples = _count("max_resamples", max_resamples, 1, 10**6)
         if baseline not in BASELINES:
             raise StrategyError(f"unknown reinforce baseline {baseline!r}; accepted: "
                                 f"{', '.join(BASELINES)}")

@@ -11,6 +11,7 @@ weights for a trimmed one. The paper gives neither weight decay nor the restart 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -118,18 +119,26 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise TrainError(f"unknown schedule {self.schedule!r}; accepted: "
                              f"{', '.join(SCHEDULES)}")
+        fin = math.isfinite
         checks = {
-            "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "momentum": 0 <= self.momentum < 1, "weight_decay": self.weight_decay >= 0,
-            "label_smoothing": 0 <= self.label_smoothing < 1, "epochs": self.epochs >= 0,
-            "sgdr_mult": self.sgdr_mult >= 1, "lr_min": 0 <= self.lr_min <= self.lr,
-            "eval_every": self.eval_every > 0, "eval_batch_size": self.eval_batch_size >= 1,
-            "threads": self.threads is None or self.threads >= 1,
-            "sgdr_t0": self.sgdr_t0 is None or self.sgdr_t0 > 0,
+            "batch_size": (self.batch_size >= 1, "an int >= 1"),
+            "lr": (fin(self.lr) and self.lr > 0, "a number > 0"),
+            "momentum": (0 <= self.momentum < 1, "a number in [0, 1)"),
+            "weight_decay": (fin(self.weight_decay) and self.weight_decay >= 0, "a number >= 0"),
+            "label_smoothing": (0 <= self.label_smoothing < 1, "a number in [0, 1)"),
+            "epochs": (fin(self.epochs) and self.epochs >= 0, "a finite number >= 0"),
+            "sgdr_mult": (fin(self.sgdr_mult) and self.sgdr_mult >= 1, "a number >= 1"),
+            "lr_min": (0 <= self.lr_min <= self.lr, "a number in [0, lr]"),
+            "eval_every": (fin(self.eval_every) and self.eval_every > 0, "a number > 0"),
+            "eval_batch_size": (self.eval_batch_size >= 1, "an int >= 1"),
+            "threads": (self.threads is None or self.threads >= 1, "an int >= 1"),
+            "sgdr_t0": (self.sgdr_t0 is None or (fin(self.sgdr_t0) and self.sgdr_t0 > 0),
+                        "a number > 0"),
         }
-        for key, ok in checks.items():
-            if not ok:
-                raise TrainError(f"bad training setting {key}={getattr(self, key)!r}")
+        for key, (ok, accepted) in checks.items():
+            if not ok:  # NaN fails every comparison, so it lands here too
+                raise TrainError(f"bad training setting {key}={getattr(self, key)!r}: expected "
+                                 f"{accepted}")
 
     @property
     def num_threads(self) -> int:

@@ -38,7 +38,8 @@ def test_registry_lists_the_three_spaces_and_rejects_unknown_names() -> None:
     assert {"chain", "cells", "nb201"} <= set(SPACES)
     with pytest.raises(SpaceError, match=r"known: .*cells.*chain.*nb201"):
         create_space("nope")
-    with pytest.raises(SpaceError, match="bad arguments"):
+    with pytest.raises(SpaceError, match=r"'chain' has no option 'colour'; accepted: "
+                                          r"input_shape, classes, max_conv_layers"):
         create_space("chain", colour="red")
 
 

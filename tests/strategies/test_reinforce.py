@@ -99,11 +99,12 @@ def test_infeasible_and_failed_proposals_are_rewarded_zero() -> None:
     ({"reward": "accuracy"}, "needs threshold"),
     ({"reward": "accuracy", "threshold": 2}, "threshold must be a number >= 0 and <= 1"),
     ({"cell": "rnn"}, "unknown reinforce cell 'rnn'; accepted: lstm, gru"),
-    ({"batch": 0}, "batch must be an int >= 1"),
+    ({"batch": 0}, "batch must be an int from 1 to 4096"),
+    ({"hidden": 10**6}, "hidden must be an int from 1 to 4096, got 1000000"),
     ({"lr": "fast"}, "lr must be a number > 0"),
     ({"baseline": "mean"}, "unknown reinforce baseline 'mean'; accepted: moving, quantile"),
     ({"quantile": 0}, "quantile must be a number > 0 and <= 1, got 0"),
-    ({"elite": -1}, "elite must be an int >= 0, got -1"),
+    ({"elite": -1}, "elite must be an int from 0 to 4096, got -1"),
 ])
 def test_bad_options_are_one_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(StrategyError, match=message.replace("(", r"\(")):

@@ -2,7 +2,9 @@
 and the Study's records.
 
 =========== ==============================================================================
-RUNNING     sent to a worker, not finished (a killed run's RUNNING trials are run again)
+RUNNING     sent to a worker, not finished: running now, or left by a run that was killed
+            or stopped (SIGINT/SIGTERM: ``result["interrupted"]`` names the signal);
+            ``fitnas resume`` runs such trials again under the same numbers
 COMPLETE    evaluated: trained (or looked up in a table) and scored
 FAILED      the evaluation failed (diverged, raised, ran out of memory), the encoding was
             invalid, or its worker died twice
@@ -13,6 +15,10 @@ The enum derives from ``str``, so a state compares equal to its name (``TrialSta
 == "COMPLETE"``) and is stored in SQLite and JSON as that name. Run folders of schema
 version 1 stored evaluator results as ``"ok"``/``"failed"``; :meth:`TrialState.parse` reads
 those too.
+
+An interrupted trial is not a state of its own: a run killed with SIGKILL cannot mark its
+trials, so every reader already has to treat a RUNNING trial of a stopped run as "to be run
+again", and one state for it keeps ``finished`` (and every count by state) unchanged.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FitnasError
+from ..files import staged_folder
 
 __all__ = ["parse_trials", "register", "run"]
 
@@ -33,6 +34,7 @@ def register(subparsers: Any) -> None:
                    help=f"how many of the best trials to fuse (default {DEFAULT_TOP})")
     p.add_argument("--trials", metavar="N,N,...", help="fuse these trials instead, e.g. 3,5,9")
     p.add_argument("--out", metavar="FOLDER", help="where to write (default DIR/ensemble)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
@@ -60,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     trials = parse_trials(args.trials) if args.trials is not None else None
     if not (Path(args.dir) / "study.db").exists():
         raise FitnasError(f"{args.dir!r} holds no fitnas run (no study.db)")
-    ensemble = build_ensemble(args.dir, top=args.top or DEFAULT_TOP, trials=trials)
     folder = Path(args.out) if args.out else Path(args.dir) / "ensemble"
-    written = export_ensemble(ensemble, folder)
+    # refused before any work when the folder exists; written all or nothing
+    with staged_folder(folder, args.force, "fitnas ensemble") as scratch:
+        ensemble = build_ensemble(args.dir, top=args.top or DEFAULT_TOP, trials=trials)
+        written = {k: folder / p.name for k, p in export_ensemble(ensemble, scratch).items()}
     if args.json:
         data = ensemble.to_dict()
         data["files"] = {k: str(v) for k, v in written.items()}
@@ -76,6 +80,7 @@ def _print(ensemble: Any, folder: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ..report.formats import format_accuracy as pct
     from ..units import format_bytes, format_count
 
     costs = ensemble.costs
@@ -86,20 +91,20 @@ def _print(ensemble: Any, folder: Path) -> None:
     for name in ("trial", "val acc", "test acc", "params", "param bytes", "MACs", "peak act."):
         t.add_column(name, justify="left" if name == "trial" else "right")
     for m in ensemble.members:
-        t.add_row(str(m.trial), f"{m.val_accuracy:.4f}", f"{m.test_accuracy:.4f}",
+        t.add_row(str(m.trial), pct(m.val_accuracy), pct(m.test_accuracy),
                   format_count(m.params), format_bytes(m.param_bytes), format_count(m.macs),
                   format_bytes(m.peak_activation_bytes))
     t.add_section()
-    t.add_row("[bold]vote[/bold]", f"[bold]{ensemble.val_accuracy:.4f}[/bold]",
-              f"[bold]{ensemble.test_accuracy:.4f}[/bold]", format_count(costs["params"]),
+    t.add_row("[bold]vote[/bold]", f"[bold]{pct(ensemble.val_accuracy)}[/bold]",
+              f"[bold]{pct(ensemble.test_accuracy)}[/bold]", format_count(costs["params"]),
               format_bytes(costs["param_bytes"]), format_count(costs["macs"]),
               format_bytes(costs["peak_activation_bytes"]))
     console = Console()
     console.print(t)
     best = ensemble.best_member
     gain = 100 * (ensemble.test_accuracy - best.test_accuracy)
-    console.print(f"best single member: trial {best.trial}, test accuracy {best.test_accuracy:.4f}; "
-                  f"the vote: {ensemble.test_accuracy:.4f} ({gain:+.1f} points); total memory "
+    console.print(f"best single member: trial {best.trial}, test accuracy {pct(best.test_accuracy)}; "
+                  f"the vote: {pct(ensemble.test_accuracy)} ({gain:+.2f} points); total memory "
                   f"{format_bytes(costs['total_memory_bytes'])}")
     over = {name: v for name, v in ensemble.violations.items() if v > 0}
     if over:

@@ -1,5 +1,10 @@
 """``fitnas estimate MODEL``: parameters, MACs and exact memory of a network, and with
-``--device`` its latency, energy and power on that device (``fitnas.costs.device``)."""
+``--device`` its latency, energy and power on that device (``fitnas.costs.device``).
+
+An ``arch.json`` a search exported (``RUN/best/arch.json``, ``fitnas export``) carries the dtype
+and schedule the run checked its costs under (its ``"run"`` key, ``fitnas.study.outputs``);
+they are used unless ``--dtype`` or ``--schedule`` is given, and the header says which values
+came from the file, so the memory shown is the memory the search checked."""
 
 from __future__ import annotations
 
@@ -25,11 +30,12 @@ def register(subparsers: Any) -> None:
         "energy per inference, average and peak power on that device (--layers: per layer). "
         "MODEL: " + model_forms(),
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="the network to measure (forms above)")
     p.add_argument("--input", metavar="SHAPE", help="input shape, batch first, e.g. 1x3x224x224")
     p.add_argument("--classes", type=int, help="number of classes (search-space models)")
     p.add_argument("--dtype", default=None,
-                   help="fp32, fp16 or int8 (default: the --device's, else fp32)")
+                   help="fp32, fp16 or int8 (default: the run's for an exported arch.json, else "
+                        "the --device's, else fp32)")
     p.add_argument("--device", metavar="NAME",
                    help="a device profile (see `fitnas devices`) or a profile .toml file: adds "
                         "its latency, energy and power estimates")
@@ -42,9 +48,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--table", action="store_true",
                    help="print the lifetime table (one column per step, as MemNAS Table 1)")
     p.add_argument("--plot", metavar="FILE.png", help="write a chart of the bytes alive per step")
-    p.add_argument("--schedule", choices=("default", "best"), default="default",
+    p.add_argument("--schedule", choices=("default", "best"), default=None,
                    help="execution order: the graph's own (default) or the memory-optimal "
-                        "order (best: smallest peak of any topological order)")
+                        "order (best: smallest peak of any topological order); default: the "
+                        "run's for an exported arch.json, else default")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
@@ -61,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
                               "(`fitnas calibrate`)")
     elif args.layers:
         raise FitnasError("--layers needs --device NAME (the per-layer latency and energy)")
+    stored = _run_settings(args.model)
+    args.from_file = [key for key in ("dtype", "schedule")
+                      if getattr(args, key) is None and key in stored]
+    for key in args.from_file:
+        setattr(args, key, stored[key])
+    if args.schedule is None:
+        args.schedule = "default"
     if args.dtype is None:
         args.dtype = device.limits.dtype if device is not None else "fp32"
     if args.dtype not in DTYPE_BYTES:
@@ -94,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         data["model"] = loaded.source
         data["inplace"] = not args.no_inplace
         data["unused_parameters"] = loaded.unused_parameters
+        data["schedule_used"] = args.schedule
+        data["from_file"] = list(args.from_file)
         if schedule is not None:
             data["peak_activation_bytes_default_order"] = schedule.default_peak_bytes
             data["schedule_exact"] = schedule.exact
@@ -108,6 +124,38 @@ def run(args: argparse.Namespace) -> int:
     if on_device is not None:
         _print_device(on_device, args.layers)
     return 0
+
+
+def _run_settings(model: str) -> dict[str, str]:
+    """The dtype and schedule an exported ``arch.json`` records under its ``"run"`` key (empty
+    for any other model, or a file without it); a bad value there is an error naming it."""
+    from pathlib import Path
+
+    from ..costs import DTYPE_BYTES
+    from ..study.outputs import ARCH_RUN_KEY
+
+    path = Path(model)
+    if not model.endswith(".json") or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}  # load_graph reports an unreadable file
+    run = data.get(ARCH_RUN_KEY) if isinstance(data, dict) else None
+    if run is None:
+        return {}
+    if not isinstance(run, dict):
+        raise FitnasError(f"{model!r}: {ARCH_RUN_KEY!r} must be an object with dtype and "
+                          f"schedule, got {type(run).__name__}")
+    accepted = {"dtype": tuple(DTYPE_BYTES), "schedule": ("default", "best")}
+    out: dict[str, str] = {}
+    for key, valid in accepted.items():
+        if key in run:
+            if run[key] not in valid:
+                raise FitnasError(f"{model!r}: {ARCH_RUN_KEY}.{key} is {run[key]!r}; accepted: "
+                                  f"{', '.join(valid)}")
+            out[key] = run[key]
+    return out
 
 
 def _print_device(costs: Any, layers: bool) -> None:
@@ -149,8 +197,14 @@ def _print_human(
     from rich.table import Table
 
     console = Console()
+    source = getattr(args, "from_file", [])
+
+    def said(key: str, value: str) -> str:
+        return f"{value} (from the file)" if key in source else value
+
     t = Table(title=f"{loaded.source}  input {'x'.join(map(str, result.input_shape))}  "
-                    f"{result.dtype}", show_header=True)
+                    f"{said('dtype', result.dtype)}  schedule {said('schedule', args.schedule)}",
+              show_header=True)
     t.add_column("cost")
     t.add_column("value", justify="right")
     t.add_column("exact", justify="right")
@@ -174,6 +228,9 @@ def _print_human(
     t.add_row("Chan's memory (paper 002 eq. 6)", format_bytes(result.chan_memory_bytes),
               f"{result.chan_memory_bytes:,} B")
     console.print(t)
+    if source:
+        console.print(f"{' and '.join(source)} taken from {loaded.source}, as the run checked "
+                      "it; --dtype / --schedule override")
     if schedule is not None:
         console.print("best order: exact (no topological order has a smaller peak)"
                       if schedule.exact else

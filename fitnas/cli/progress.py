@@ -1,11 +1,13 @@
-"""A progress bar for searches: trials or time spent, ETA, the best so far, counts by state."""
+"""A progress bar for searches: trials or time spent, ETA, the best so far (validation accuracy,
+as percent: ``fitnas.report.formats``), counts by state."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..states import TrialState
+from ..report.formats import format_accuracy
+from ..study.run import best_of
 
 if TYPE_CHECKING:
     from ..study import Study, TrialRecord
@@ -21,7 +23,7 @@ class SearchProgress:
         self.quiet = quiet
         self.start = time.monotonic()
         self.counts: dict[str, int] = {}
-        self.best: tuple[float, int] | None = None
+        self.best: TrialRecord | None = None
 
     def __enter__(self) -> SearchProgress:
         if not self.quiet:
@@ -41,13 +43,14 @@ class SearchProgress:
 
     def update(self, study: Study, record: TrialRecord) -> None:
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
-        if record.state == TrialState.COMPLETE and record.feasible and record.accuracy is not None and (
-                self.best is None or record.accuracy > self.best[0]):
-            self.best = (record.accuracy, record.number)
+        # the rule of the final summary (``rank_key``: ties go to less memory, then the
+        # earlier trial), so the bar and the summary name the same best trial
+        self.best = best_of([record] if self.best is None else [self.best, record])
         if self.quiet:
             return
         done = self.counts.get("COMPLETE", 0) + self.counts.get("FAILED", 0)
         completed = done if self.budget.trials else time.monotonic() - self.start
-        best = f"best {self.best[0]:.4f} (trial {self.best[1]})" if self.best else "no best yet"
+        best = (f"best {format_accuracy(self.best.accuracy)} (trial {self.best.number})"
+                if self.best is not None else "no best yet")
         counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(self.counts.items()))
         self.progress.update(self.task, completed=completed, description=f"{best} | {counts}")

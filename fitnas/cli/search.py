@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FitnasError
+from ..interrupt import SearchInterrupted
 from ..study.setup import DEFAULT_DEVICE, SearchSettings
 from .limits import add_limit_arguments, device_model_from_args, limits_from_args
 
@@ -18,6 +20,11 @@ if TYPE_CHECKING:
     from ..study import Study
 
 __all__ = ["register", "run_resume", "run_search"]
+
+#: The names ``--space`` and ``--strategy`` list in the help (kept here so that ``fitnas --help``
+#: imports neither torch nor the strategies; a test checks them against the registries).
+SPACE_NAMES = ("chain", "cells", "nb201")
+STRATEGY_NAMES = ("random", "coordinate", "evolution", "growtrim", "reinforce")
 
 RUN_FILES = ("study.db", "study.db-wal", "study.db-shm", "pareto.csv", "summary.json",
              "report.html", "pareto.png", "progress.png", "lifetime.png")
@@ -29,12 +36,18 @@ def register(subparsers: Any) -> None:
         "search", help="search for the most accurate network that fits the limits",
         description="Search architectures under hard limits. With no arguments: digits, the "
         "chain space, random search, the default microcontroller profile, 3 minutes.")
-    p.add_argument("--data", default="digits", help="dataset (see `fitnas datasets`)")
-    p.add_argument("--subset", type=float, help="use this fraction (<1) or number of training images")
-    p.add_argument("--space", default="chain", help="NAME or NAME:KEY=VALUE,... (see `fitnas spaces`)")
+    p.add_argument("--data", default="digits",
+                   help="dataset: digits, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, "
+                        "cifar100:DIR, imagefolder:DIR or synthetic[:CxHxW,...] (see `fitnas "
+                        "datasets`)")
+    p.add_argument("--subset", type=float,
+                   help="use this fraction (<1) or number of training images (default: all)")
+    p.add_argument("--space", default="chain",
+                   help=f"NAME or NAME:KEY=VALUE,...: {', '.join(SPACE_NAMES)} (see `fitnas "
+                        "spaces NAME` for its options)")
     p.add_argument("--strategy", default="random",
-                   help="NAME or NAME:KEY=VALUE,...: random (default), coordinate, evolution or "
-                        "growtrim (see README, 'Search strategies')")
+                   help=f"NAME or NAME:KEY=VALUE,...: {', '.join(STRATEGY_NAMES)} (see README, "
+                        "'Search strategies', for each one's options)")
     p.add_argument("--budget", default="3m", help="trials (50), time (10m, 2h) or both (50,10m)")
     p.add_argument("--epochs", type=float, default=8.0, help="training epochs per candidate")
     p.add_argument("--early-epochs", type=float,
@@ -45,30 +58,42 @@ def register(subparsers: Any) -> None:
                         "default a third of --epochs)")
     p.add_argument("--table", help="score candidates by look-up in this CSV instead of training")
     p.add_argument("--metric", default="cifar10_val", help="the --table column to maximize")
-    p.add_argument("--workers", type=int, default=1, help="evaluations run at once")
-    p.add_argument("--backend", default="local", choices=("local", "ray"))
+    p.add_argument("--workers", type=worker_count, default=1,
+                   help=f"evaluations run at once (1 to {MAX_WORKERS})")
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where evaluations run: local processes or a Ray cluster")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
     p.add_argument("--objectives", metavar="LIST",
                    help="costs of the Pareto front besides accuracy, comma-separated: params, "
                         "param_bytes, macs, peak_activation_bytes, total_memory_bytes, "
                         "latency_ms, energy_uj, avg_power_mw, peak_power_mw (default: the "
                         "limited costs, else params and peak_activation_bytes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds sampling, the strategy, data splits and training")
     p.add_argument("--out", help="run folder (default runs/search-DATE-TIME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own settings (--budget, --workers "
+                        "and --backend may change; other flags that differ are refused)")
+    p.add_argument("--allow-changed-settings", action="store_true",
+                   help="with --resume: apply changed limits, --device, --dtype, --schedule, "
+                        "--latency, --objectives and epochs to the trials still to run "
+                        "(finished trials keep what they got; data, space, strategy and seed "
+                        "never change)")
     p.add_argument("--force", action="store_true", help="replace the run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     add_limit_arguments(p, device_default=DEFAULT_DEVICE)
-    p.set_defaults(handler=run_search)
+    p.set_defaults(handler=run_search, _parser=p)
 
     r = subparsers.add_parser("resume", help="continue a search that stopped or was killed",
                               description="Continue the run in DIR with its own settings.")
-    r.add_argument("dir", metavar="DIR")
+    r.add_argument("dir", metavar="DIR", help="the run folder to continue (holds study.db)")
     r.add_argument("--budget", help="a new total budget (default: the run's own)")
-    r.add_argument("--workers", type=int, default=1)
-    r.add_argument("--backend", default="local", choices=("local", "ray"))
-    r.add_argument("--address")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--workers", type=worker_count, default=1,
+                   help=f"evaluations run at once (1 to {MAX_WORKERS})")
+    r.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where evaluations run: local processes or a Ray cluster")
+    r.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     r.set_defaults(handler=run_resume)
 
 
@@ -86,21 +111,58 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     objectives = _objectives(getattr(args, "objectives", None))
     for flag, value in (("--epochs", args.epochs), ("--early-epochs", args.early_epochs),
                         ("--finetune-epochs", args.finetune_epochs)):
-        if value is not None and value <= 0:
-            raise FitnasError(f"{flag} must be positive, got {value:g}")
-    if args.subset is not None and args.subset <= 0:
-        raise FitnasError(f"--subset must be positive, got {args.subset}")
-    subset: float | int | None = args.subset
-    if subset is not None and subset >= 1:
-        subset = int(subset)
+        if value is not None and not 0 < value <= MAX_EPOCHS:
+            raise FitnasError(f"{flag} must be a number of epochs in (0, {MAX_EPOCHS:,}], got "
+                              f"{value:g}")
+    subset = _subset(args.subset)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FitnasError(f"--seed must be an integer from 0 to {MAX_SEED:,}, got {args.seed}")
+    space_options = parse_options(space_opts, "--space")
+    decided = sorted({"input_shape", "classes"} & set(space_options))
+    if decided and not args.table:
+        raise FitnasError(f"--space {space}: {decided[0]!r} is set by the dataset (--data "
+                          f"{args.data}); remove it from the space options")
     return SearchSettings(
-        data=args.data, space=space, space_options=parse_options(space_opts, "--space"),
+        data=args.data, space=space, space_options=space_options,
         strategy=strategy, strategy_options=parse_options(strategy_opts, "--strategy"),
         device=device.name if device is not None else None, limits=limits.to_dict(),
         device_model=device_model, latency=latency, objectives=objectives,
         epochs=args.epochs, early_epochs=args.early_epochs,
         finetune_epochs=args.finetune_epochs, subset=subset, table=args.table, metric=args.metric,
         seed=args.seed, budget=parse_budget(args.budget).to_dict())
+
+
+#: The most evaluations ``--workers`` may run at once (each local worker is a process).
+MAX_WORKERS = 256
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: an int from 1 to :data:`MAX_WORKERS` (argparse reports a bad one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_WORKERS}, got "
+                                         f"{text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_WORKERS}, got "
+                                         f"{value}")
+    return value
+
+
+#: The largest ``--seed`` (numpy, torch and SQLite all take it).
+MAX_SEED = 2**63 - 1
+#: The most epochs a candidate may train for.
+MAX_EPOCHS = 100_000
+
+
+def _subset(value: float | None) -> float | int | None:
+    """``--subset``: a fraction in (0, 1), or a whole number of training images."""
+    if value is None:
+        return None
+    if not (0 < value < 1 or (1 <= value <= 10**9 and value == int(value))):
+        raise FitnasError(f"--subset must be a fraction in (0, 1) or a whole number of training "
+                          f"images from 1 to 1,000,000,000, got {value:g}")
+    return value if value < 1 else int(value)
 
 
 def _objectives(text: str | None) -> list[str] | None:
@@ -114,6 +176,8 @@ def _objectives(text: str | None) -> list[str] | None:
 
 
 def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
+    """Check ``--resume``/``--force`` against the folder and make it; deletes nothing (a
+    forced run is set aside by :func:`_set_aside` once the folder's lock is held)."""
     if resume and force:
         raise FitnasError("give --resume or --force, not both")
     exists = (out / "study.db").exists()
@@ -130,38 +194,111 @@ def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
     except OSError as err:
         raise FitnasError(f"cannot write to the output folder {str(out)!r}: "
                           f"{err.strerror or err}") from None
-    if force and exists:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-        for name in RUN_FOLDERS:
-            shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _set_aside(out: Path) -> Path:
+    """Move the run in ``out`` into a hidden folder in it (``--force``; the caller holds the
+    folder's lock): removed by :func:`_drop_aside` once the new run is built, put back by
+    :func:`_put_back` when building it fails, so a bad setting found late loses nothing."""
+    aside = out / f".replaced-{os.getpid()}"
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir()
+    for name in (*RUN_FILES, *RUN_FOLDERS):
+        if (out / name).exists():
+            os.replace(out / name, aside / name)
+    return aside
+
+
+def _put_back(out: Path, aside: Path) -> None:
+    for name in (*RUN_FILES, *RUN_FOLDERS):
+        if (aside / name).exists():
+            if (out / name).is_dir():
+                shutil.rmtree(out / name, ignore_errors=True)
+            else:
+                (out / name).unlink(missing_ok=True)
+            os.replace(aside / name, out / name)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _drop_aside(aside: Path | None) -> None:
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from ..study.lock import RunLock
     from ..study.setup import build_study, load_settings
+    from .changes import ALLOW_FLAG, given_flags, resumed_settings
 
     settings = settings_from_args(args)
     out = Path(args.out or time.strftime("runs/search-%Y%m%d-%H%M%S"))
-    if args.resume:
-        _prepare_folder(out, True, False)
-        settings = load_settings(out)
-    else:
+    if args.allow_changed_settings and not args.resume:
+        raise FitnasError(f"{ALLOW_FLAG} applies to --resume only")
+    if not args.resume:
         _validate(settings)
-        _prepare_folder(out, False, args.force)
-    study = build_study(settings, out, resume=args.resume)
-    return _run(study, settings, out, args)
+    _prepare_folder(out, args.resume, args.force)
+    lock = RunLock(out).acquire()  # before anything in the folder is read, changed or removed
+    aside: Path | None = None
+    try:
+        changes: list[str] = []
+        if args.resume:
+            settings, changes = resumed_settings(out, load_settings(out), settings,
+                                                 given_flags(args), args.allow_changed_settings)
+            if changes:
+                _validate(settings)
+        elif args.force:
+            aside = _set_aside(out)
+        study = build_study(settings, out, resume=args.resume, lock=lock)
+    except BaseException:
+        if aside is not None:  # e.g. a space option the dataset's shape rules out
+            _put_back(out, aside)
+        lock.release()
+        raise
+    _drop_aside(aside)
+    if changes:
+        _note_changes(study, changes)
+    try:
+        return _run(study, settings, out, args)
+    finally:
+        study.close()  # the folder's lock goes now, not when the study is collected
+
+
+def _note_changes(study: Study, changes: list[str]) -> None:
+    """One line on stderr: the changes a resumed run applies, and what they leave as it was."""
+    import sys
+
+    from ..states import TrialState
+
+    judged = [t for t in study.trials((TrialState.COMPLETE,)) if t.feasible]
+    exceeding = sum(any(v > 0 for v in study.constraints.violations(dict(t.costs)).values())
+                    for t in judged)
+    print(f"fitnas search: --resume with changed settings: {', '.join(changes)}; they apply to "
+          "the trials still to run, finished trials keep what they got"
+          + (f" ({exceeding} that met the old limits exceed the new ones)" if exceeding else ""),
+          file=sys.stderr)
 
 
 def run_resume(args: argparse.Namespace) -> int:
     from ..constraints import parse_budget
+    from ..study.lock import RunLock
     from ..study.setup import build_study, load_settings
 
     out = Path(args.dir)
-    settings = load_settings(out)
-    if args.budget:
-        settings = dataclasses.replace(settings, budget=parse_budget(args.budget).to_dict())
-    study = build_study(settings, out, resume=True)
-    return _run(study, settings, out, args)
+    if not (out / "study.db").exists():
+        load_settings(out)  # the one-line error for a folder without a run
+    lock = RunLock(out).acquire()
+    try:
+        settings = load_settings(out)
+        if args.budget:
+            settings = dataclasses.replace(settings, budget=parse_budget(args.budget).to_dict())
+        study = build_study(settings, out, resume=True, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        return _run(study, settings, out, args)
+    finally:
+        study.close()
 
 
 def _validate(settings: SearchSettings) -> None:
@@ -194,9 +331,12 @@ def _run(study: Study, settings: SearchSettings, out: Path, args: argparse.Names
     from .progress import SearchProgress
 
     budget = Budget.from_dict(settings.budget)
-    with SearchProgress(budget, quiet=args.json) as progress:
-        study.optimize(budget, workers=args.workers, backend=args.backend, address=args.address,
-                       callback=progress.update)
+    try:
+        with SearchProgress(budget, quiet=args.json) as progress:
+            study.optimize(budget, workers=args.workers, backend=args.backend,
+                           address=args.address, callback=progress.update)
+    except SearchInterrupted as stop:
+        return _stopped(study, out, args, stop)
     written = write_outputs(study.record)
     from ..study.outputs import summary
 
@@ -210,9 +350,28 @@ def _run(study: Study, settings: SearchSettings, out: Path, args: argparse.Names
     return 0
 
 
+def _stopped(study: Study, out: Path, args: argparse.Namespace, stop: SearchInterrupted) -> int:
+    """A search stopped by SIGINT or SIGTERM: write the outputs of what finished, say so in
+    one line on stderr, and exit with 128 + the signal (130, 143)."""
+    import sys
+
+    from ..states import FINISHED
+    from ..study.outputs import write_outputs
+
+    write_outputs(study.record)
+    kept = len(study.trials(FINISHED))
+    again = (f", {len(stop.running)} interrupted trial{'s' if len(stop.running) != 1 else ''} "
+             "will run again" if stop.running else "")
+    print(f"fitnas {args.command}: stopped by {stop.signame}: {kept} finished trials kept"
+          f"{again}; outputs written to {out}/; continue with: fitnas resume {out}",
+          file=sys.stderr)
+    return stop.exit_code
+
+
 def _print_result(data: dict[str, Any], study: Study, out: Path) -> None:
     from rich.console import Console
 
+    from ..report.formats import format_accuracy
     from ..units import format_bytes, format_count
 
     console = Console()
@@ -223,7 +382,9 @@ def _print_result(data: dict[str, Any], study: Study, out: Path) -> None:
         console.print("[yellow]no trial both met the limits and trained successfully[/yellow]")
     else:
         console.print(
-            f"[bold]best: trial {best['trial']}[/bold], accuracy {best['accuracy']:.4f}, "
+            f"[bold]best: trial {best['trial']}[/bold], validation accuracy "
+            f"{format_accuracy(best['accuracy'])}, test accuracy "
+            f"{format_accuracy(best.get('test_accuracy'), 'not measured')}, "
             f"{format_count(best['params'])} parameters ({format_bytes(best['param_bytes'])}), "
             f"peak activations {format_bytes(best['peak_activation_bytes'])}, "
             f"{format_count(best['macs'])} MACs")
@@ -242,7 +403,8 @@ def _print_result(data: dict[str, Any], study: Study, out: Path) -> None:
         console.print(f"  limit: {line}")
     exported = "best" in data["files"]
     console.print(f"written to {out}/: study.db, pareto.csv, summary.json"
-                  + (", best/ (arch.json, weights.pt, model.onnx, memory_plan.json)"
+                  + (", best/ (arch.json, weights.pt, model.onnx, memory_plan.json, "
+                     "preprocess.json)"
                      if exported else ""))
     if best is not None and not exported:
         console.print("no best/ folder: the best trial has no trained weights (a --table search "

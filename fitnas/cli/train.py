@@ -24,29 +24,33 @@ def register(subparsers: Any) -> None:
         "schedule) and print validation and test accuracy. MODEL: " + model_forms() + ". "
         "Datasets: see 'fitnas datasets'.",
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="the network to train (forms above)")
     p.add_argument("--data", default="digits", metavar="NAME",
                    help="dataset spec, e.g. digits, fashion-mnist, cifar10:DIR (default digits)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float, help="epochs to train (default 10)")
     budget.add_argument("--steps", type=int, help="optimizer steps to train instead of epochs")
     budget.add_argument("--seconds", type=float, help="seconds to train instead of epochs")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per SGD step")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (default 0.05)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (Nesterov)")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     p.add_argument("--schedule", default="cosine", help=f"one of {', '.join(SCHEDULES)}")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the cross-entropy, in [0, 1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the splits, the initial weights and the batches")
     p.add_argument("--threads", type=int, help="torch threads (default min(4, CPU count))")
     p.add_argument("--device", default="cpu", help="cpu (default) or a torch device, e.g. cuda")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", dest="augment", action="store_true", default=None,
                      help="pad-and-crop, flip and cutout (default: on for 32x32 images)")
-    aug.add_argument("--no-augment", dest="augment", action="store_false")
+    aug.add_argument("--no-augment", dest="augment", action="store_false",
+                     help="never augment")
     p.add_argument("--subset", type=float, help="use this many (>1) or this fraction (<=1) of "
                    "the training split")
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="part of the training images held out for validation")
     p.add_argument("--image-size", type=int, help="resize imagefolder images to NxN")
     p.add_argument("--final", action="store_true",
                    help="train on train plus validation and report test accuracy only")
@@ -173,6 +177,8 @@ def _print_human(result: TrainResult, model: str, data: str, saved: str | None) 
     from rich.console import Console
     from rich.table import Table
 
+    from ..report.formats import format_accuracy
+
     console = Console()
     if not result.ok:
         print(f"fitnas train: training failed: {result.reason}", file=sys.stderr)
@@ -181,11 +187,8 @@ def _print_human(result: TrainResult, model: str, data: str, saved: str | None) 
     t.add_column("")
     t.add_column("value", justify="right")
 
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.2f} %"
-
-    t.add_row("validation accuracy", pct(result.val_accuracy))
-    t.add_row("test accuracy", pct(result.test_accuracy))
+    t.add_row("validation accuracy", format_accuracy(result.val_accuracy))
+    t.add_row("test accuracy", format_accuracy(result.test_accuracy))
     t.add_row("epochs / steps", f"{result.epochs:.2f} / {result.steps}")
     t.add_row("seconds", f"{result.seconds:.2f}")
     if result.seconds > 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._base import Dataset, DatasetError, ImageArrays, Split
 from .augment import Augment
+from .preprocess import Preprocess, PreprocessError
 from .registry import DatasetInfo, create_dataset, dataset_info, list_datasets
 from .splits import make_dataset
 
@@ -17,6 +18,8 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "ImageArrays",
+    "Preprocess",
+    "PreprocessError",
     "Split",
     "create_dataset",
     "dataset_info",

@@ -160,6 +160,8 @@ def create_dataset(
     info, load = _entry(name.strip().lower())
     if info.needs_arg and not arg:
         raise DatasetError(f"dataset {name!r} needs a folder: {info.form} ({info.reads_from})")
+    if arg and ":" not in info.form:
+        raise DatasetError(f"dataset {name!r} takes no argument, got {spec!r}; write {info.form}")
     source, train, test, names = load(arg, seed, image_size)
     return make_dataset(spec, source, train, test, seed=seed, val_fraction=val_fraction,
                         test_fraction=test_fraction, subset=subset, augment=augment,

@@ -9,8 +9,12 @@ Choices where the papers are silent (paper 000 section 4 and paper 002 section 4
   images to the test set first.
 * ``subset`` keeps part of the training split (a count, or a fraction in (0, 1]); validation
   and test are untouched, so accuracies stay comparable.
+* Raw pixel values are first mapped to 0..1 from the loader's range (``ImageArrays.value_range``:
+  digits 0..16, 8-bit images 0..255; float images without a range are taken as they are).
 * Mean and std are computed on the training split only (after the subset) and applied to all
-  three splits; a channel with zero spread is divided by 1.
+  three splits; a channel with zero spread is divided by 1. The range and the statistics are
+  kept (``Dataset.input_range``, ``mean``, ``std``) so a deployed model gets the same
+  transform (``Dataset.preprocess()``, :mod:`fitnas.data.preprocess`).
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ def make_dataset(
         raise DatasetError(f"dataset {name!r} has only one class; a classifier needs two or more")
     if test is None:
         keep, held = split_indices(len(train), test_fraction, seed + 1)
-        train, test = ImageArrays(train.x[keep], train.y[keep]), ImageArrays(train.x[held],
-                                                                             train.y[held])
+        train, test = (ImageArrays(train.x[keep], train.y[keep], train.value_range),
+                       ImageArrays(train.x[held], train.y[held], train.value_range))
+    if test.value_range is None and train.value_range is not None:
+        test = ImageArrays(test.x, test.y, train.value_range)
     if train.x.shape[1:] != test.x.shape[1:]:
         raise DatasetError(f"dataset {name!r}: training images are {train.x.shape[1:]} but test "
                            f"images are {test.x.shape[1:]}")
@@ -71,15 +77,17 @@ def make_dataset(
     tr, va = keep, held
     if subset is not None:
         tr = _subset(tr, subset, seed)
-    scale = 255.0 if train.x.dtype == np.uint8 else 1.0
-    x_train = torch.from_numpy(train.x[tr].astype(np.float32)) / scale
+    input_range = train.input_range
+    low, scale = (0.0, 1.0) if input_range is None else (input_range[0],
+                                                         input_range[1] - input_range[0])
+    x_train = (torch.from_numpy(train.x[tr].astype(np.float32)) - low) / scale
     dims = (0, 2, 3)
     mean = x_train.mean(dims)
     std = x_train.std(dims)
     std = torch.where(std > 0, std, torch.ones_like(std))
 
     def norm(x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) / scale
+        t = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - low) / scale
         return ((t - mean[None, :, None, None]) / std[None, :, None, None]).contiguous()
 
     def lab(y: np.ndarray) -> torch.Tensor:
@@ -101,6 +109,7 @@ def make_dataset(
         augment=(h == 32 and w == 32) if augment is None else bool(augment),
         class_names=class_names,
         config=config,
+        input_range=input_range,
     )
 
 

@@ -75,8 +75,9 @@ class Evaluator(ABC):
     What an evaluator can do is asked through these methods, never by its type:
     :attr:`trains_weights` (its results come with trained weights a child may inherit and a
     run may export), :meth:`weights_of`, :meth:`candidate_for` (what it evaluates: the decoded
-    graph, or the encoding itself for a table keyed by encodings) and :meth:`set_threads` (the
-    share of the cores a worker process gives it).
+    graph, or the encoding itself for a table keyed by encodings), :meth:`set_threads` (the
+    share of the cores a worker process gives it), :meth:`holdout_accuracy` (the test split's
+    score of a finished candidate) and :meth:`preprocess` (the input normalization).
     """
 
     name = "evaluator"
@@ -93,6 +94,18 @@ class Evaluator(ABC):
 
     def set_threads(self, threads: int) -> None:
         """Use at most ``threads`` CPU threads (a worker's share of the cores); no-op here."""
+        return None
+
+    def holdout_accuracy(self, candidate: Any, module: Any = None) -> float | None:
+        """The held-out test accuracy of a finished candidate (a fraction), scored once at the
+        end of a search (``fitnas.study.holdout``): ``module`` is its trained network restored
+        from the run's weights when :attr:`trains_weights`. ``None``: this evaluator has no
+        test split (the default)."""
+        return None
+
+    def preprocess(self) -> dict[str, Any] | None:
+        """The input normalization a deployed model needs (``fitnas.data.Preprocess.to_dict``),
+        saved with the run's configuration; ``None`` when the evaluator has no dataset."""
         return None
 
     def evaluate(self, candidate: Any, *, parent: Any = None, test: bool = False,

@@ -5,6 +5,10 @@ row per architecture, keyed by ``cellstr``, accuracies in percent per dataset an
 a search strategy can be evaluated in milliseconds. The caller gives the file's path and the
 column; nothing is copied into the project. Percentages are turned into fractions: with
 ``percent=None`` a column whose largest value exceeds 1 is read as percent.
+
+The test column (``test_column``, or ``"auto"``: the ``_test`` twin of a ``_val`` column) is
+never the search objective: it is read by :meth:`TableEvaluator.holdout_accuracy`, once per
+reported trial at the end of a search (:mod:`fitnas.study.holdout`).
 """
 
 from __future__ import annotations
@@ -94,7 +98,9 @@ class TableEvaluator(Evaluator):
         csv_path: the table (the caller's path, e.g. ``../shared/benchmarks/nb201_12epoch.csv``).
         column: the accuracy column reported as ``val_accuracy``, e.g. ``"cifar10_val"``.
         key: the column that identifies a candidate (default ``"cellstr"``).
-        test_column: the column reported as ``test_accuracy`` when ``test=True``.
+        test_column: the column reported as ``test_accuracy`` when ``test=True`` and scored
+            by :meth:`holdout_accuracy`; ``"auto"``: ``column``'s test twin when the table has
+            one (``X_val`` -> ``X_test``, NAS-Bench-201's naming), else none.
         key_fn: turns a candidate (an encoding, a graph) into its key; default: the
             candidate itself when it is a string.
         percent: values are percentages; ``None`` decides from the data (largest > 1).
@@ -119,6 +125,9 @@ class TableEvaluator(Evaluator):
         self.test_column = test_column
         self.key_fn = key_fn
         self.percent = percent
+        if test_column == "auto":
+            test_column = self.test_column = _test_twin(
+                column, table.header if table is not None else _header(self.csv_path))
         if table is None:
             table = read_table(self.csv_path, [c for c in (column, test_column) if c], key)
         for name in (column, test_column):
@@ -154,6 +163,14 @@ class TableEvaluator(Evaluator):
                          f"{self.csv_path.name!r}: pass key_fn= to turn candidates into "
                          f"{self.key!r} keys")
 
+    def holdout_accuracy(self, candidate: Any, module: Any = None) -> float | None:
+        """The ``test_column`` value of ``candidate`` (a fraction); ``None`` without a test
+        column, or where the table has no value."""
+        if not self.test_column:
+            return None
+        value = self._test.get(self.key_of(candidate), float("nan"))
+        return None if value != value else value / self._scale
+
     def _evaluate(self, candidate: Any, *, parent: Any, test: bool, budget: str | None = None
                   ) -> EvalResult:
         start = time.perf_counter()
@@ -168,3 +185,20 @@ class TableEvaluator(Evaluator):
         return EvalResult(TrialState.COMPLETE, val_accuracy=val / self._scale, test_accuracy=test_acc,
                           seconds=time.perf_counter() - start, epochs=0.0,
                           extra={"key": key, "table": self.csv_path.name})
+
+
+def _header(path: Path) -> tuple[str, ...]:
+    """The column names of the CSV at ``path`` (empty when it cannot be read: ``read_table``
+    then says why)."""
+    try:
+        with path.open(newline="") as f:
+            return tuple(next(csv.reader(f), []))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ()
+
+
+def _test_twin(column: str, header: Sequence[str]) -> str | None:
+    """``X_test`` for ``column == "X_val"`` when ``header`` has it, else ``None``."""
+    if column.endswith("_val") and column[:-4] + "_test" in header:
+        return column[:-4] + "_test"
+    return None

@@ -9,6 +9,11 @@ from their parent with a third of the epochs of a grown one, 20 of 60). ``keep_w
 remembers the trained weights of the last few candidates by fingerprint, so a later child can
 name its parent by graph and start from its weights (the Study also sends the parent's weights
 with the job, so a child trained by another worker process inherits them too).
+
+Its configuration carries the dataset's input normalization (``preprocess``, see
+:mod:`fitnas.data.preprocess`), so a run's exported models say what input they expect, and
+``holdout_accuracy`` scores a restored network on the test split, once, at the end of a search
+(:mod:`fitnas.study.holdout`): candidates are ranked on validation accuracy only.
 """
 
 from __future__ import annotations
@@ -85,7 +90,20 @@ class TrainerEvaluator(Evaluator):
         return {"data": self.data.name, "data_config": dict(self.data.config),
                 "config": self.config.get_config(), "budget": self.budget.to_dict(),
                 "keep_weights": self.keep_weights, "final": self.final,
-                "budgets": {k: b.to_dict() for k, b in sorted(self.budgets.items())}}
+                "budgets": {k: b.to_dict() for k, b in sorted(self.budgets.items())},
+                "preprocess": self.preprocess()}
+
+    def preprocess(self) -> dict[str, Any]:
+        """The dataset's input normalization (``Dataset.preprocess()``), stored in the run's
+        configuration so exports need not load the dataset."""
+        return self.data.preprocess().to_dict()
+
+    def holdout_accuracy(self, candidate: Any, module: Any = None) -> float | None:
+        """Top-1 accuracy of the trained ``module`` on the dataset's test split (``None``
+        without a module or a test split)."""
+        if module is None or not len(self.data.test):
+            return None
+        return self.trainer.accuracy(module, self.data.test)
 
     def set_threads(self, threads: int) -> None:
         """Train with ``threads`` torch threads unless the config names its own count."""

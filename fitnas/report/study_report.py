@@ -5,6 +5,10 @@ joined) with its hypervolume and reference point (:func:`fitnas.study.pareto.hyp
 accuracy and best-so-far over the trials, and the data-lifetime chart of the best
 model (bytes alive at each step of its memory plan, the peak marked). The HTML embeds the PNGs
 (base64), so the one file can be mailed or archived.
+
+Accuracies are shown as percent with two decimals (``fitnas.report.formats``): the validation
+accuracy the search ranked on, and beside it the held-out test accuracy scored once at the end
+of the search (``fitnas.study.holdout``; "-" for a trial not scored).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from ..states import TrialState
 from ..study.run import RunRecord
 from ..units import format_bytes, format_count
+from .formats import format_accuracy
 
 __all__ = ["write_report"]
 
@@ -128,6 +133,7 @@ def write_report(study: RunRecord, folder: Path | None = None,
     ``objectives``: the costs of the Pareto front (default: the run's own, see
     ``RunRecord.cost_objectives``); every completed trial must have them."""
     from ..costs import lifetime_table
+    from ..study.holdout import holdout_accuracies
     from ..study.outputs import summary
     from .lifetime import plot_lifetime
 
@@ -155,10 +161,12 @@ def write_report(study: RunRecord, folder: Path | None = None,
         plot_lifetime(lifetime_table(graph, order, dtype), str(pngs["lifetime"]),
                       title=f"best model (trial {best['trial']}): bytes alive per step")
     front_rows = []
+    tests = holdout_accuracies(study)
     front = study.pareto_front(objectives)
     device_columns = [k for k in _DEVICE_COLUMNS if any(k in t.costs for t in front)]
     for t in front:
-        row = {"trial": t.number, "accuracy": f"{t.accuracy:.4f}",
+        row = {"trial": t.number, "val accuracy": format_accuracy(t.accuracy),
+               "test accuracy": format_accuracy(tests.get(t.number)),
                "params": format_count(int(t.costs.get("params", 0))),
                "param memory": format_bytes(int(t.costs.get("param_bytes", 0))),
                "peak activations": format_bytes(int(t.costs.get("peak_activation_bytes", 0))),
@@ -170,7 +178,9 @@ def write_report(study: RunRecord, folder: Path | None = None,
     counts = ", ".join(f"{n} {s.lower()}" for s, n in data["counts"].items())
     limits: list[str] = study.constraints.describe()
     best_html = "<p>No trial met every limit and trained successfully.</p>" if best is None else (
-        f"<p><b>Trial {best['trial']}</b>: validation accuracy {best['accuracy']:.4f}, "
+        f"<p><b>Trial {best['trial']}</b>: validation accuracy "
+        f"{format_accuracy(best['accuracy'])}, test accuracy "
+        f"{format_accuracy(best.get('test_accuracy'), 'not measured')}, "
         f"{format_count(best['params'])} parameters ({format_bytes(best['param_bytes'])}), "
         f"peak activation memory {format_bytes(best['peak_activation_bytes'])}, "
         f"{format_count(best['macs'])} MACs"
@@ -187,8 +197,8 @@ img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
 <h2>Best model</h2>{best_html}
 <h2>Pareto front</h2><p>Objectives: accuracy, {html.escape(", ".join(objectives))}.</p>
 {_hypervolume_html(study, objectives)}
-{_table(front_rows, ["trial", "accuracy", "params", "param memory", "peak activations", "MACs",
-                     *[_DEVICE_COLUMNS[k][0] for k in device_columns]])}
+{_table(front_rows, ["trial", "val accuracy", "test accuracy", "params", "param memory",
+                     "peak activations", "MACs", *[_DEVICE_COLUMNS[k][0] for k in device_columns]])}
 {_embed(pngs["pareto"])}
 <h2>Accuracy over the search</h2>{_embed(pngs["progress"])}
 {"<h2>Memory of the best model</h2>" + _embed(pngs["lifetime"]) if "lifetime" in pngs else ""}

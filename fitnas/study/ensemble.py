@@ -38,8 +38,10 @@ from torch import Tensor, nn
 
 from ..arch import ArchGraph
 from ..costs.sequential import sequential_peak
+from ..data.preprocess import Preprocess
 from ..errors import FitnasError
 from .members import select_members
+from .outputs import run_preprocess
 from .restore import restore_trial
 from .run import RunRecord, load_run
 from .setup import dataset_of
@@ -83,6 +85,8 @@ class Ensemble:
     input_shape: tuple[int, ...]
     classes: int
     violations: dict[str, float]
+    #: The input normalization the members were trained with (``preprocess.json``).
+    preprocess: Preprocess | None = None
 
     @property
     def best_member(self) -> Member:
@@ -172,7 +176,8 @@ def build_ensemble(run: RunRecord | str | Path, top: int = 4,
         test_accuracy=_accuracy(vote, data.test.x, data.test.y), costs=costs, dataset=data.name,
         input_shape=tuple(graphs[0].input_shape), classes=classes.pop(),
         violations=run.constraints.violations(
-            {k: v for k, v in costs.items() if isinstance(v, (int, float))}))
+            {k: v for k, v in costs.items() if isinstance(v, (int, float))}),
+        preprocess=run_preprocess(run))
 
 
 def export_ensemble(ensemble: Ensemble, folder: str | Path) -> dict[str, Path]:
@@ -184,12 +189,17 @@ def export_ensemble(ensemble: Ensemble, folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     scratch = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     names = {"onnx": "model.onnx", "members": "members.json", "ensemble": "ensemble.json"}
+    if ensemble.preprocess is not None:
+        names["preprocess"] = "preprocess.json"
     try:
         scratch.mkdir(parents=True, exist_ok=True)
         export_module_onnx(
             ensemble.module, ensemble.input_shape, scratch / names["onnx"],
             metadata={"fitnas.ensemble.trials": json.dumps([m.trial for m in ensemble.members]),
-                      "fitnas.ensemble.output": "votes + mean softmax probability / (n + 1)"})
+                      "fitnas.ensemble.output": "votes + mean softmax probability / (n + 1)"},
+            preprocess=ensemble.preprocess)
+        if ensemble.preprocess is not None:
+            (scratch / names["preprocess"]).write_text(ensemble.preprocess.to_json())
         data = ensemble.to_dict()
         (scratch / names["members"]).write_text(json.dumps(data.pop("members"), indent=2))
         (scratch / names["ensemble"]).write_text(json.dumps(data, indent=2))

@@ -4,6 +4,7 @@ never runs code). The one path by which ``export``, ``best/`` and ensembles get 
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A saved state dict, on the CPU, read without unpickling arbitrary objects."""
     try:
         weights: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as err:
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
+        # a truncated or foreign file: zip, pickle and torch each raise their own error
         raise StorageError(f"cannot read the weights {str(path)!r}: "
                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
                            ) from None

@@ -110,9 +110,10 @@ def dataset_of(settings: SearchSettings) -> Dataset:
     return create_dataset(settings.data, seed=settings.seed, subset=settings.subset)
 
 
-def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False
-                ) -> Study:
-    """The Study these settings describe, in ``directory`` (to search, or to resume)."""
+def build_study(settings: SearchSettings, directory: str | Path | None, resume: bool = False,
+                lock: Any = None) -> Study:
+    """The Study these settings describe, in ``directory`` (to search, or to resume);
+    ``lock``: the folder's held ``RunLock``, handed to the Study (default: it takes one)."""
     from ..constraints import Constraints, Limits
     from ..evaluators import Evaluator, TableEvaluator, TrainerEvaluator
     from ..spaces import create_space
@@ -123,7 +124,8 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
     limits = Limits.from_dict(settings.limits)
     if settings.table:
         space = create_space(settings.space, **settings.space_options)
-        evaluator: Evaluator = TableEvaluator(settings.table, settings.metric, key_fn=space.format)
+        evaluator: Evaluator = TableEvaluator(settings.table, settings.metric, key_fn=space.format,
+                                              test_column="auto")  # the holdout's test column
     else:
         dataset = dataset_of(settings)
         space = create_space(settings.space, input_shape=dataset.input_shape,
@@ -145,6 +147,6 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
     strategy = create_strategy(settings.strategy, space, seed=settings.seed, **options)
     constraints = Constraints(limits, device=settings.device_model, latency=settings.latency)
     study = Study(space, strategy, evaluator, constraints, directory, resume=resume,
-                  objectives=settings.objectives)
+                  objectives=settings.objectives, lock=lock)
     study.storage.set_meta("settings", settings.to_dict())
     return study

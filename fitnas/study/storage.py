@@ -6,7 +6,10 @@ transaction that also appends its event, with ``synchronous=FULL`` in WAL mode, 
 killed at any moment (SIGKILL included) leaves either the whole change or none of it. Resuming
 replays the event log into a fresh strategy (strategies are deterministic given their seed and
 the sequence of calls) and sends the trials that were RUNNING to the workers again under the
-same numbers: no finished trial is lost or repeated.
+same numbers: no finished trial is lost or repeated. A search stopped by SIGINT or SIGTERM
+leaves its running trials RUNNING too, with ``result["interrupted"]`` naming the signal
+(:meth:`Storage.mark_interrupted`), and the run's ``interrupted`` meta entry (signal, time,
+trials); the next resume reruns them the same way.
 
 The record is self-sufficient (schema version 2): each decoded trial stores its network as
 ArchGraph JSON (in ``graphs``, keyed by a hash of the JSON, so a network proposed twice is
@@ -188,6 +191,25 @@ class Storage:
                 "SELECT number FROM trials WHERE state = ?", (TrialState.RUNNING.value,))]
             self._db.execute("DELETE FROM trials WHERE state = ?", (TrialState.RUNNING.value,))
         return numbers
+
+    def mark_interrupted(self, numbers: list[int] | tuple[int, ...], signame: str) -> list[int]:
+        """Note in the result of the RUNNING trials ``numbers`` that a stop by ``signame``
+        interrupted them (they stay RUNNING: a resume runs them again) and record the stop in
+        the ``interrupted`` meta entry; returns the trials marked."""
+        reason = f"interrupted by {signame}; `fitnas resume` runs it again"
+        marked = []
+        with self._transaction():
+            for number in numbers:
+                cursor = self._db.execute(
+                    "UPDATE trials SET result=? WHERE number=? AND state=?",
+                    (json.dumps({"interrupted": signame, "reason": reason}), number,
+                     TrialState.RUNNING.value))
+                if cursor.rowcount == 1:
+                    marked.append(number)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (
+                "interrupted", json.dumps({"signal": signame, "time": time.time(),
+                                           "trials": marked})))
+        return marked
 
     def integrity(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

@@ -11,13 +11,16 @@ retried once, then the trial is FAILED; an evaluation that fails is FAILED at on
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..constraints import LIMIT_COSTS, Budget, Constraints
+from ..errors import FitnasError
+from ..interrupt import SearchInterrupted, StopSignals, _StopNow, signal_name
 from ..spaces import InvalidEncoding, SearchSpace
 from ..states import FINISHED, TrialState
 from ..strategies import (
@@ -28,6 +31,8 @@ from ..strategies import (
     StrategyError,
     Verdict,
 )
+from .holdout import score_holdout
+from .lock import RunLock
 from .run import RunRecord, check_objectives
 from .storage import Storage, StorageError, graph_key
 from .trial import TrialRecord
@@ -62,6 +67,16 @@ class Study:
             everything in memory.
         resume: continue the run stored in ``directory`` (the same space, strategy and
             evaluator settings must be given): the stored log is replayed into the strategy.
+            Other constraints or evaluator settings than the run's are a new session of the
+            run (meta ``sessions``): the replay judges each earlier proposal under the
+            constraints it was made under, new trials are judged under the new ones, and
+            finished trials keep the verdicts they got.
+        lock: a held :class:`~fitnas.study.lock.RunLock` of ``directory``, handed over to the
+            study (the command line takes it before it clears a folder); default: the study
+            takes it. A folder another live process holds raises
+            :class:`~fitnas.study.lock.RunLocked` (Studies of one process share the lock).
+            It is held until :meth:`close` (or ``with Study(...) as study:``), the study is
+            collected, or the process ends.
 
     To read a finished run (reports, exports, ensembles) use ``fitnas.study.load_run(DIR)``;
     ``study.record`` is the same reader over this study's storage.
@@ -76,6 +91,7 @@ class Study:
         directory: str | Path | None = None,
         resume: bool = False,
         objectives: list[str] | None = None,
+        lock: RunLock | None = None,
     ) -> None:
         self.space, self.strategy, self.evaluator = space, strategy, evaluator
         self.constraints = constraints if constraints is not None else Constraints()
@@ -83,22 +99,49 @@ class Study:
             objectives = _rewarded_objectives(strategy, self.constraints)
         self.objectives = check_objectives(objectives, self.constraints)
         self.directory = Path(directory) if directory is not None else None
+        self._stop: StopSignals | None = None
+        self._lock: RunLock | None = None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-        self.storage = Storage(self.directory / "study.db" if self.directory else None)
-        self.record = RunRecord(self.storage, self.directory, self.constraints)
-        self._reruns: list[tuple[int, Candidate]] = []
-        self._recent_weights: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._evaluated = 0
-        self._verdicts: OrderedDict[Any, Verdict] = OrderedDict()
-        strategy.set_oracle(self.verdict)
-        if resume:
-            self._replay()
-        elif self.storage.trials():
-            raise StorageError(f"{self.directory} already holds a run; resume it or use another "
-                               "folder")
-        else:
-            self.storage.set_meta("config", self.get_config())
+            if lock is not None and not lock.covers(self.directory):
+                raise FitnasError(f"the lock given is not held on {str(self.directory)!r}")
+            self._lock = lock if lock is not None else RunLock(self.directory).acquire()
+        elif lock is not None:
+            raise FitnasError("a lock was given for an in-memory study (no directory)")
+        try:
+            self.storage = Storage(self.directory / "study.db" if self.directory else None)
+            self.record = RunRecord(self.storage, self.directory, self.constraints)
+            self._reruns: list[tuple[int, Candidate]] = []
+            self._recent_weights: OrderedDict[int, dict[str, Any]] = OrderedDict()
+            self._evaluated = 0
+            self._verdicts: OrderedDict[Any, Verdict] = OrderedDict()
+            strategy.set_oracle(self.verdict)
+            if resume:
+                self._replay()
+                self._record_session()
+            elif self.storage.trials():
+                raise StorageError(
+                    f"{str(self.directory)!r} already holds a run of "
+                    f"{len(self.storage.trials())} trial(s): pass resume=True to continue it "
+                    "(`fitnas resume DIR` on the command line) or give another directory")
+            else:
+                self.storage.set_meta("config", self.get_config())
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder (its lock) and close the database; the study is done."""
+        if self._lock is not None:
+            self._lock.release()
+        self.storage.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def get_config(self) -> dict[str, Any]:
         """The space, strategy, evaluator and constraints of this study (saved with the run)."""
@@ -162,16 +205,23 @@ class Study:
         address: str | None = None,
         callback: Callable[[Study, TrialRecord], None] | None = None,
     ) -> None:
-        """Search until the budget is spent (counting trials of earlier sessions of this run)."""
+        """Search until the budget is spent (counting trials of earlier sessions of this run).
+
+        SIGINT and SIGTERM stop it cleanly (``fitnas.interrupt``): finished trials are
+        kept, running ones stay RUNNING marked ``interrupted`` (a resume runs them again), the
+        workers are terminated, and :class:`~fitnas.interrupt.SearchInterrupted` (a
+        ``KeyboardInterrupt``) is raised."""
         budget = Budget(trials=budget) if isinstance(budget, int) else budget
         deadline = time.monotonic() + budget.seconds if budget.seconds else None
         pool = create_workers(self.space, self.evaluator, workers, backend, address)
         self._evaluated = len(self.trials((TrialState.COMPLETE, TrialState.FAILED)))
         running: dict[int, TrialRecord] = {}
         exhausted = False
+        stop = self._stop = StopSignals()
+        stop.__enter__()
         try:
             while True:
-                while (not exhausted and len(running) < pool.capacity
+                while (not exhausted and not stop.stopping and len(running) < pool.capacity
                        and self._may_start(budget, deadline, len(running))):
                     try:
                         record = self._start_next(pool)
@@ -190,14 +240,37 @@ class Study:
                         running[record.number] = record
                     elif callback:
                         callback(self, record)
-                if not running:
+                if not running or stop.stopping:
                     break
-                for done in pool.wait(timeout=1.0):
+                try:
+                    with stop.interruptible(pool.in_process):
+                        dones = pool.wait(timeout=1.0)
+                except _StopNow:
+                    break
+                for done in dones:
+                    if done.died and stop.stopping:
+                        continue  # killed with the driver (a group's SIGTERM): run it again
                     finished = self._finish(pool, running, done)
                     if finished is not None and callback:
                         callback(self, finished)
+            if stop.stopping:
+                self._interrupted(stop, running)
+            score_holdout(self)  # test accuracy of the best and the front, once (study.holdout)
+        except _StopNow:  # from a strategy's ask (nothing was stored for it)
+            self._interrupted(stop, running)
         finally:
-            pool.close()
+            pool.close(now=bool(running))
+            stop.__exit__(None, None, None)
+            self._stop = None
+        if stop.signum is not None:  # came while the finished search scored or closed
+            raise SearchInterrupted(stop.signum)
+
+    def _interrupted(self, stop: StopSignals, running: dict[int, TrialRecord]) -> NoReturn:
+        """End a search stopped by a signal: mark the running trials and raise
+        ``SearchInterrupted`` (``optimize`` then terminates the workers)."""
+        assert stop.signum is not None
+        marked = self.storage.mark_interrupted(sorted(running), signal_name(stop.signum))
+        raise SearchInterrupted(stop.signum, tuple(marked))
 
     def _may_start(self, budget: Budget, deadline: float | None, running: int) -> bool:
         if deadline is not None and time.monotonic() >= deadline:
@@ -211,7 +284,7 @@ class Study:
             number, candidate = self._reruns.pop(0)
             rerun = True
         else:
-            number, candidate, rerun = self.storage.next_number(), self.strategy.ask(), False
+            number, candidate, rerun = self.storage.next_number(), self._ask(), False
         record, graph_json = self._checked_record(number, candidate)
         self.storage.add_trial(record, log_ask=not rerun, graph_json=graph_json)
         if record.state == TrialState.RUNNING:
@@ -226,6 +299,14 @@ class Study:
                 self._evaluated += 1
             self.strategy.tell(record.to_result())
         return record
+
+    def _ask(self) -> Candidate:
+        """The strategy's next candidate; a stop signal interrupts a long ``ask`` at once."""
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            return self.strategy.ask()
+        with stop.interruptible():
+            return self.strategy.ask()
 
     def _checked_record(self, number: int, candidate: Candidate
                         ) -> tuple[TrialRecord, str | None]:
@@ -311,20 +392,65 @@ class Study:
 
     # ----------------------------------------------------------------- resume
     def _replay(self) -> None:
-        """Bring a fresh strategy to where the stored run left it (see ``storage``)."""
+        """Bring a fresh strategy to where the stored run left it (see ``storage``). Each ask
+        is replayed under the constraints of the session it was made in (the feasibility
+        oracle decides what constrained sampling proposes); every asked trial that did not
+        finish (RUNNING when the run stopped, or dropped by an earlier resume that stopped
+        before sending it again) is run again under its number."""
         finished = {t.number: t for t in self.storage.trials(FINISHED)}
-        dropped = set(self.storage.drop_running())
-        for kind, number in self.storage.events():
-            if kind == "tell":
-                self.strategy.tell(finished[number].to_result())
-                continue
-            candidate = self.strategy.ask()
-            stored = finished[number].encoding if number in finished else None
-            if number in finished:
-                if self.space.from_data(stored) != self.space.from_data(
-                        self.space.to_data(candidate.encoding)):
-                    raise StorageError(
-                        f"cannot resume: trial {number} was {stored}, but the strategy now "
-                        "proposes another architecture (were the settings or seed changed?)")
-            elif number in dropped:
-                self._reruns.append((number, candidate))
+        self.storage.drop_running()
+        sessions = self._sessions()
+        current, judging = self.constraints, None
+        try:
+            for kind, number in self.storage.events():
+                if kind == "tell":
+                    self.strategy.tell(finished[number].to_result())
+                    continue
+                asked_under = next(s["config"].get("constraints") for s in reversed(sessions)
+                                   if s["from_trial"] <= number)
+                if asked_under != judging:
+                    judging = asked_under
+                    self.constraints = (current if asked_under is None
+                                        or asked_under == _stored(current.get_config())
+                                        else Constraints.from_config(asked_under))
+                    self._verdicts.clear()
+                candidate = self.strategy.ask()
+                if number in finished:
+                    stored = finished[number].encoding
+                    if self.space.from_data(stored) != self.space.from_data(
+                            self.space.to_data(candidate.encoding)):
+                        raise StorageError(
+                            f"cannot resume: trial {number} was {stored}, but the strategy now "
+                            "proposes another architecture (were the settings or seed "
+                            "changed?)")
+                elif all(n != number for n, _ in self._reruns):
+                    self._reruns.append((number, candidate))
+        finally:
+            if self.constraints is not current:
+                self.constraints = current
+                self._verdicts.clear()
+
+    def _sessions(self) -> list[dict[str, Any]]:
+        """The sessions of the run: ``{"from_trial": N, "config": ...}`` in order, each the
+        configuration in force for the trials asked from number N on."""
+        sessions = self.storage.get_meta("sessions")
+        if sessions:
+            return list(sessions)
+        return [{"from_trial": 0, "config": self.storage.get_meta("config") or {}}]
+
+    def _record_session(self) -> None:
+        """A resume under another configuration (constraints, evaluator) than the run's last:
+        store it as a new session, and as the run's ``config`` (what readers of the run use)."""
+        config = _stored(self.get_config())
+        sessions = self._sessions()
+        if sessions[-1]["config"] == config:
+            return
+        asked = [number for kind, number in self.storage.events() if kind == "ask"]
+        sessions.append({"from_trial": max(asked) + 1 if asked else 0, "config": config})
+        self.storage.set_meta("sessions", sessions)
+        self.storage.set_meta("config", config)
+
+
+def _stored(data: Any) -> Any:
+    """``data`` as the storage returns it (through JSON: tuples become lists)."""
+    return json.loads(json.dumps(data))

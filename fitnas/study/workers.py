@@ -3,9 +3,17 @@ on a Ray cluster. The strategy and the storage always stay in the driver.
 
 Every backend has the same small interface: ``submit(job)``, ``wait(timeout)`` returning the
 jobs that ended, each with its result or the fact that its worker died, ``capacity`` (how many
-jobs may run at once) and ``close()``. Dispatch is asynchronous (paper 002 section 3.6): the
-driver hands the next candidate to whichever worker frees up first. Retrying the trial of a
-dead worker once is the Study's job, the same for every backend.
+jobs may run at once) and ``close(now)`` (``now``: stop running jobs too, for a search that is
+stopping). Dispatch is asynchronous (paper 002 section 3.6): the driver hands the next
+candidate to whichever worker frees up first. Retrying the trial of a dead worker once is the
+Study's job, the same for every backend.
+
+A local worker process never outlives its driver and never prints a traceback for it: it asks
+the kernel to kill it when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux;
+elsewhere a thread watches the parent's pid), exits quietly when its pipe closes, and ignores
+SIGINT, which a Ctrl-C sends to the whole process group: stopping is the driver's decision
+(``fitnas.interrupt``). It is started with SIGINT ignored, so even its start-up cannot
+be interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +22,10 @@ import multiprocessing
 import multiprocessing.connection as mp_connection
 import os
 import pickle
+import signal
+import sys
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,6 +87,8 @@ def run_job(space: SearchSpace, evaluator: Evaluator, job: Job
 
 class Workers(ABC):
     capacity: int = 1
+    #: Whether jobs run in the driver's own process (then a stop interrupts the job itself).
+    in_process: bool = False
 
     @abstractmethod
     def submit(self, job: Job) -> None: ...
@@ -86,12 +100,15 @@ class Workers(ABC):
     @abstractmethod
     def busy(self) -> int: ...
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """Stop the workers; ``now``: without waiting for jobs still running."""
         return None
 
 
 class InProcessWorkers(Workers):
     """Runs each job in the driver's own process when ``wait`` is called."""
+
+    in_process = True
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator) -> None:
         self.space, self.evaluator = space, evaluator
@@ -122,15 +139,70 @@ def _use_threads(evaluator: Evaluator, threads: int) -> None:
     evaluator.set_threads(threads)
 
 
-def _process_main(payload: bytes, threads: int, conn: Any) -> None:
-    """A worker process: evaluate each job received on ``conn`` and send the outcome back."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _follow_parent(parent: int) -> None:
+    """Die with the driver (pid ``parent``), quietly, and leave SIGINT to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watched = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            watched = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            watched = False
+    if os.getppid() != parent:  # the driver died before the request took effect
+        os._exit(0)
+    if not watched:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        threading.Thread(target=watch, name="fitnas-parent-watch", daemon=True).start()
+
+
+def _process_main(payload: bytes, threads: int, conn: Any, parent: int | None = None) -> None:
+    """A worker process: evaluate each job received on ``conn`` and send the outcome back; a
+    closed pipe (the driver is gone) ends it without a word."""
+    _follow_parent(parent if parent is not None else os.getppid())
     space, evaluator = pickle.loads(payload)
     _use_threads(evaluator, threads)
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
         if job is None:
             return
-        conn.send(run_job(space, evaluator, job))
+        outcome = run_job(space, evaluator, job)
+        try:
+            conn.send(outcome)
+        except OSError:  # BrokenPipeError included
+            return
+
+
+def _start_ignoring_sigint(process: Any) -> None:
+    """Start ``process`` with SIGINT ignored from its first instruction (a disposition of
+    ``SIG_IGN`` survives ``exec``, and Python then keeps it); a SIGINT meant for the driver in
+    that moment stays pending (blocked, not ignored) and reaches the driver's handler after."""
+    main = threading.current_thread() is threading.main_thread()
+    current = signal.getsignal(signal.SIGINT) if main else None
+    if current is None or not hasattr(signal, "pthread_sigmask"):
+        process.start()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, current)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @dataclass
@@ -154,8 +226,8 @@ class ProcessWorkers(Workers):
     def _start(self) -> _Slot:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=_process_main, daemon=True,
-                                        args=(self._payload, self._threads, theirs))
-        process.start()
+                                        args=(self._payload, self._threads, theirs, os.getpid()))
+        _start_ignoring_sigint(process)
         theirs.close()
         return _Slot(process, ours)
 
@@ -164,7 +236,10 @@ class ProcessWorkers(Workers):
         if slot is None:
             raise FitnasError("all workers are busy")  # the Study never over-submits
         slot.job = job
-        slot.conn.send(job)
+        try:
+            slot.conn.send(job)
+        except OSError:  # the worker died while idle: `wait` reports its job as died
+            pass
 
     @property
     def busy(self) -> int:
@@ -192,16 +267,22 @@ class ProcessWorkers(Workers):
                 self._slots[k] = self._start()
         return out
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """Idle workers are told to exit; busy ones (all, with ``now``) are terminated."""
         for slot in self._slots:
+            if now or slot.job is not None:
+                slot.process.terminate()
+                continue
             try:
                 slot.conn.send(None)
-            except (OSError, BrokenPipeError):
+            except OSError:
                 pass
         for slot in self._slots:
             slot.process.join(timeout=10)
             if slot.process.is_alive():
                 slot.process.kill()
+                slot.process.join(timeout=5)
+            slot.conn.close()
 
 
 class RayWorkers(Workers):
@@ -256,7 +337,13 @@ class RayWorkers(Workers):
                 out.append(Done(job, died=f"Ray task raised {type(err.cause).__name__}"))
         return out
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        for ref in list(self._refs):  # none remain unless the search is stopping
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # already finished, or the cluster is gone
+                pass
+        self._refs.clear()
         if self._owns_ray:
             self.ray.shutdown()
 

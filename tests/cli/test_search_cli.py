@@ -128,7 +128,7 @@ BAD = [
     (["--budget", "0"], "0"),
     (["--strategy", "coordinate:variant=greedy"], "greedy"),
     (["--strategy", "growtrim:controller=lstm"], "lstm"),
-    (["--early-epochs", "0"], "--early-epochs must be positive"),
+    (["--early-epochs", "0"], "--early-epochs must be a number of epochs in (0, 100,000], got 0"),
     (["--strategy", "reinforce:alpha=1.5"], "alpha must be a number >= 0 and <= 1, got 1.5"),
     (["--strategy", "reinforce:reward=power"], "reward=power needs budget_mw"),
     (["--strategy", "reinforce:reward=accuracy"], "reward=accuracy needs threshold"),

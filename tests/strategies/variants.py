@@ -17,7 +17,8 @@ and of each constructor:
 * ``reinforce`` (MONAS, paper 003): ``reward=mixed|power|accuracy`` with ``alpha``,
   ``budget_mw`` and ``threshold``, ``cell=lstm|gru``, ``embedding``, ``hidden``, ``batch``,
   ``lr``, ``entropy_weight``, ``baseline_decay``, ``clip``, ``bound_samples``,
-  ``max_resamples``, ``baseline=quantile|moving``, ``quantile``, ``elite``; its energy and power rewards run with the ``host`` device model's costs;
+  ``max_resamples``, ``baseline=quantile|moving``, ``quantile``, ``elite``; its energy and
+  power rewards run with the ``host`` device model's costs;
 * every strategy: ``budget`` (the planned evaluations; ``fitnas search`` sets it from
   ``--trials``).
 

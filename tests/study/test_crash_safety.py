@@ -1,5 +1,6 @@
 """Kill a real `fitnas search` process with SIGKILL at random moments and resume it each time:
-the finished trials equal those of an uninterrupted run, none lost or repeated."""
+the finished trials equal those of an uninterrupted run, none lost or repeated; with two worker
+processes, no traceback and no orphan process either."""
 
 from __future__ import annotations
 
@@ -15,9 +16,23 @@ from pathlib import Path
 
 import pytest
 
+from .procs import (
+    assert_complete,
+    children,
+    count,
+    fitnas,
+    gone_within,
+    no_traceback,
+    start,
+    stderr_of,
+    wait_for,
+)
+from .procs import search_args as synthetic_search_args
+from .procs import trials as stored_trials
+
 TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks")]
+pytestmark = pytest.mark.slow
+needs_table = pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks")
 
 TRIALS = 500
 
@@ -47,6 +62,7 @@ def finished_count(db: Path) -> int:
         return 0
 
 
+@needs_table
 def test_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     subprocess.run(search_args(straight), check=True, capture_output=True, timeout=600)
@@ -81,3 +97,32 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "fitnas", "resume", str(killed), "--json"], check=True,
                    capture_output=True, timeout=600)
     assert finished_trials(killed / "study.db") == expected
+
+
+def test_killed_with_two_workers_leaves_no_orphan_and_resumes(tmp_path: Path) -> None:
+    """SIGKILL the driver of a `--workers 2` search, then SIGKILL its resume, each while trials
+    run: no traceback in either, their worker processes die with them, and a last resume
+    spends the budget with every trial number once and the finished trials unchanged."""
+    budget = 12
+    out = tmp_path / "run"
+    db = out / "study.db"
+    kept: set[tuple] = set()
+    runs = [synthetic_search_args(out, budget),
+            fitnas("resume", str(out), "--workers", "2", "--json")]
+    for target, args in zip((3, 6), runs):
+        proc = start(args)
+        wait_for(proc, lambda: count(db) >= target and count(db, "state = 'RUNNING'") > 0)  # noqa: B023
+        pool = children(proc.pid)
+        assert len(pool) >= 2, pool  # the two workers (and multiprocessing's tracker)
+        os.kill(proc.pid, signal.SIGKILL)
+        no_traceback(stderr_of(proc))
+        assert not gone_within(pool, 10), "worker processes outlived their driver"
+        finished = {r for r in stored_trials(db) if r[1] != "RUNNING"}
+        assert kept <= finished  # nothing finished is lost or changed
+        kept = finished
+    last = subprocess.run(fitnas("resume", str(out), "--workers", "2", "--json"),
+                          capture_output=True, timeout=300)
+    assert last.returncode == 0, last.stderr.decode()
+    no_traceback(last.stderr.decode())
+    assert_complete(db, budget)
+    assert kept <= set(stored_trials(db))

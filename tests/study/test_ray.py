@@ -11,8 +11,7 @@ import pytest
 from .test_study import TABLE, make_study
 
 ray = pytest.importorskip("ray")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks")]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

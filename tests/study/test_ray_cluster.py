@@ -9,8 +9,7 @@ import pytest
 from .test_study import TABLE
 
 pytest.importorskip("ray")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/benchmarks")]
+pytestmark = [pytest.mark.slow]
 
 
 def test_cli_search_joins_a_ray_cluster(tmp_path: Path) -> None:

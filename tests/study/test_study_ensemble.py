@@ -180,9 +180,14 @@ def test_cli_prints_and_writes(run_dir: Path, ensemble: Ensemble,
     out = capsys.readouterr().out
     assert "vote" in out and "written to" in out
     for m in ensemble.members:
-        assert f"{m.test_accuracy:.4f}" in out
-    for name in ("model.onnx", "members.json", "ensemble.json"):
+        assert f"{100 * m.test_accuracy:.2f}%" in out  # percent, two decimals (issue 18)
+    for name in ("model.onnx", "members.json", "ensemble.json", "preprocess.json"):
         assert (run_dir / "ensemble" / name).exists()
+    import onnx
+
+    shipped = json.loads((run_dir / "ensemble" / "preprocess.json").read_text())
+    meta = {p.key: p.value for p in onnx.load(run_dir / "ensemble" / "model.onnx").metadata_props}
+    assert json.loads(meta["fitnas.preprocess"]) == shipped and shipped["in_model"] is False
     pair = [m.trial for m in ensemble.members[:2]]
     out_dir = run_dir / "pair"
     assert main(["ensemble", str(run_dir), "--trials", ",".join(map(str, pair)), "--out",
@@ -206,10 +211,13 @@ def test_cli_errors_are_one_line_and_keep_what_was_written(
         ([str(run_dir), "--trials", "1,x"], "bad --trials"),
         ([str(run_dir), "--trials", "2"], "at least 2 trials"),
         ([str(run_dir), "--top", "2", "--trials", "0,1"], "not both"),
-        ([str(run_dir), "--top", "2", "--out", str(tmp_path / "a_file")], "cannot write"),
+        ([str(run_dir), "--top", "2", "--out", str(tmp_path / "a_file")], "is a file"),
+        ([str(run_dir), "--top", "2", "--out", str(folder)], "already exists; replace it with "
+                                                             "--force"),
     ]
     for argv, message in cases:
-        out = [] if "--out" in argv else ["--out", str(folder)]
+        # --force reaches each check; a refused ensemble still leaves the folder as it was
+        out = [] if "--out" in argv else ["--out", str(folder), "--force"]
         assert main(["ensemble", *argv, *out]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)

@@ -274,7 +274,8 @@ def _note_changes(study: Study, changes: list[str]) -> None:
                     for t in judged)
     print(f"fitnas search: --resume with changed settings: {', '.join(changes)}; they apply to "
           "the trials still to run, finished trials keep what they got"
-          + (f" ({exceeding} that met the old limits exceed the new ones)" if exceeding else ""),
+          + (f" ({exceeding} that met the old limits exceed the new ones and no longer count "
+             "as best or on the front)" if exceeding else ""),
           file=sys.stderr)
 
 

@@ -13,6 +13,7 @@ its folder rank trials the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,22 @@ class RunRecord:
         return path if path.exists() else None
 
     # --------------------------------------------------------------- queries
+    def judged(self) -> list[TrialRecord]:
+        """The COMPLETE trials with their violations of the run's *current* limits: a run
+        resumed with ``--allow-changed-settings`` and a tighter limit no longer counts a trial
+        over it as feasible (its stored record keeps the verdict it was trained under)."""
+        active = self.constraints.limits.active()
+        out = []
+        for t in self.trials((TrialState.COMPLETE,)):
+            now = {k: v for k, v in t.violations.items() if k in active}
+            now.update(self.constraints.violations(t.costs))
+            out.append(t if now == dict(t.violations) else replace(t, violations=now))
+        return out
+
     def best_trial(self) -> TrialRecord | None:
-        """The most accurate COMPLETE trial that meets every limit (see :func:`best_of`)."""
-        return best_of(self.trials((TrialState.COMPLETE,)))
+        """The most accurate COMPLETE trial that meets every current limit (see
+        :func:`best_of` and :meth:`judged`)."""
+        return best_of(self.judged())
 
     def cost_objectives(self) -> list[str]:
         """The costs of the Pareto front: those the run was given (``objectives``), else the
@@ -126,8 +140,7 @@ class RunRecord:
 
     def pareto_front(self, objectives: list[str] | None = None) -> list[TrialRecord]:
         """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``."""
-        return pareto_front(self.trials((TrialState.COMPLETE,)),
-                            objectives or self.cost_objectives())
+        return pareto_front(self.judged(), objectives or self.cost_objectives())
 
     def counts(self) -> dict[str, int]:
         """Trials per state, by state name."""

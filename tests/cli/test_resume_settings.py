@@ -4,6 +4,7 @@ and `--allow-changed-settings` applies limits to the trials still to run."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -98,6 +99,15 @@ def test_allowed_limit_change_applies_to_new_trials(run: Path,
     for number, state, costs, _ in now[len(old):]:
         params = json.loads(costs)["params"]
         assert (state == "INFEASIBLE") == (params > 2000), (number, params)
+    # the best and the front are judged under the new limit (issue 18: no trial over it)
+    over = [n for n, state, costs, _ in old if state == "COMPLETE"
+            and json.loads(costs)["params"] > 2000]
+    assert over  # the first session trained networks the new limit rules out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best"] is None or summary["best"]["params"] <= 2000, summary["best"]
+    assert not set(over) & set(summary["pareto_trials"])
+    with (run / "pareto.csv").open() as f:
+        assert all(int(row["params"]) <= 2000 for row in csv.DictReader(f))
     # resumed again without flags: the run goes on under its latest settings
     assert search_resume(run, "--budget", "6") == 0
     assert stored(run, "settings")["limits"]["max_params"] == 2000  # type: ignore[index]

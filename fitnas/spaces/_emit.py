@@ -109,6 +109,7 @@ def _inputs_getter(local: tuple[int, ...], ones: bool = True
 
 
 _FAILED: Any = object()
+_TWO = (0, 1)  # the pattern of two inputs that are two tensors
 #: ``_ONE[j] == (j,)``: the inputs of a node that reads tensor ``j`` alone, made once and
 #: shared by every graph (tuples are immutable); grown by :func:`_ones`
 _ONE: list[tuple[int]] = [(j,) for j in range(4096)]
@@ -390,6 +391,12 @@ class Emitter:
                 targets = [j]
                 key: Hashable = (write, args, shapes[j])
                 pattern: tuple[int, ...] = (0,)
+            elif len(inputs) == 2 and (j := self._index.get(inputs[0])) is not None and (
+                    k := self._index.get(inputs[1])) is not None and j != k:
+                # two distinct tensors (a block's second layer and its combination)
+                targets = [j, k]
+                pattern = _TWO
+                key = (write, args, (shapes[j], shapes[k]), _TWO)
             else:
                 index = self._index
                 found = [index.get(name) for name in inputs]

@@ -37,8 +37,8 @@ ALLOW_FLAG = "--allow-changed-settings"
 #: Flags (argparse dests) a resumed run never changes.
 FIXED = ("data", "subset", "table", "metric", "space", "strategy", "seed")
 #: Flags a resumed run changes only with ``--allow-changed-settings``.
-CHANGEABLE = ("device", *LIMIT_NAMES, "dtype", "schedule", "latency", "objectives", "epochs",
-              "early_epochs", "finetune_epochs")
+CHANGEABLE = ("device", *LIMIT_NAMES, "dtype", "schedule", "latency", "objectives", "objective",
+              "epochs", "early_epochs", "finetune_epochs")
 
 _UNSET = object()
 
@@ -51,10 +51,13 @@ def given_flags(args: argparse.Namespace) -> set[str] | None:
     if parser is None or argv is None:
         return None
     words = argv[argv.index(args.command) + 1:] if args.command in argv else list(argv)
-    dests = {a.dest for a in parser._actions if a.default is not argparse.SUPPRESS}
-    probe = argparse.Namespace(**{dest: _UNSET for dest in dests})
+    actions = [a for a in parser._actions if a.default is not argparse.SUPPRESS]
+    # a repeatable flag appends to its value: it starts from None (its default) instead
+    appended = {a.dest for a in actions if isinstance(a, argparse._AppendAction)}
+    unset = {a.dest: None if a.dest in appended else _UNSET for a in actions}
+    probe = argparse.Namespace(**unset)
     parser.parse_known_args(words, probe)
-    return {dest for dest in dests if getattr(probe, dest) is not _UNSET}
+    return {dest for dest, value in unset.items() if getattr(probe, dest) is not value}
 
 
 def _show(value: Any) -> str:
@@ -114,6 +117,8 @@ def resumed_settings(out: Path, old: SearchSettings, new: SearchSettings, given:
     a fixed setting changes, or a changeable one without ``allow``."""
     if given is None:  # a caller without the words: only the budget is taken
         given = {"budget"}
+    if "objective" in given:  # --objective NAME (repeated) sets the objectives too
+        given = given | {"objectives"}
     fixed, changeable = _differences(old, new, given)
     where = f"--resume: the run in {str(out)!r} was made with other settings"
     if fixed:
@@ -138,6 +143,8 @@ def resumed_settings(out: Path, old: SearchSettings, new: SearchSettings, given:
         for flag in ("latency", "objectives", "epochs", "early_epochs", "finetune_epochs"):
             if flag in given:
                 settings = replace(settings, **{flag: getattr(new, flag)})
+        if "objectives" in given:
+            settings = replace(settings, objective_devices=list(new.objective_devices))
     if "budget" in given:
         settings = replace(settings, budget=new.budget)
     return settings, changeable

@@ -59,14 +59,21 @@ def run_report(args: argparse.Namespace) -> int:
 
     objectives = None
     if args.objectives is not None:
+        from ..costs.objectives import check_unique, split_objective
         from ..study.run import OBJECTIVE_COSTS
 
         objectives = [n.strip() for n in args.objectives.split(",") if n.strip()]
-        bad = [n for n in objectives if n not in OBJECTIVE_COSTS] or ([] if objectives else [""])
+        bad = [n for n in objectives if split_objective(n)[0] not in OBJECTIVE_COSTS] or (
+            [] if objectives else [""])
         if bad:
             raise FitnasError(f"unknown objective {bad[0]!r}; accepted: "
-                              f"{', '.join(OBJECTIVE_COSTS)}")
+                              f"{', '.join(OBJECTIVE_COSTS)}, or a device cost on a device "
+                              "the run modelled, e.g. latency@stm32f746-disco")
+        objectives = check_unique(objectives, "--objectives")
     with load_run(args.dir) as run:
+        from ..study.pareto import device_fronts
+
+        fronts = device_fronts(run.judged(), objectives or run.cost_objectives())
         if args.out is None:  # the run's own report files: regenerated, each file atomically
             out = _report_into_run(run, objectives)
         else:
@@ -75,11 +82,27 @@ def run_report(args: argparse.Namespace) -> int:
                 write_report(run, scratch, objectives=objectives)
             out = folder / "report.html"
     print(f"report written to {out}")
+    if fronts:
+        print(panacea_line(fronts))
     return 0
 
 
+def panacea_line(fronts: dict[str, list[Any]]) -> str:
+    """One line on the per-device fronts and the trials on all of them (DPP-Net's Panacea)."""
+    from ..study.pareto import panacea
+
+    sizes = ", ".join(f"{device} {len(front)}" for device, front in fronts.items())
+    both = panacea(fronts)
+    if len(fronts) < 2:
+        return f"front on {sizes} trial(s)"
+    if not both:
+        return f"per-device fronts ({sizes} trials): no trial is on every device's front"
+    return (f"per-device fronts ({sizes} trials); on every device's front (Panacea): "
+            + ", ".join(f"trial {t.number}" for t in both))
+
+
 #: The files ``fitnas report`` writes into a run folder.
-REPORT_FILES = ("report.html", "pareto.png", "progress.png", "lifetime.png")
+REPORT_FILES = ("report.html", "pareto.png", "progress.png", "lifetime.png", "device_fronts.png")
 
 
 def _report_into_run(run: Any, objectives: list[str] | None) -> Path:

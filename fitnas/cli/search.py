@@ -68,6 +68,11 @@ def register(subparsers: Any) -> None:
                         "param_bytes, macs, peak_activation_bytes, total_memory_bytes, "
                         "latency_ms, energy_uj, avg_power_mw, peak_power_mw (default: the "
                         "limited costs, else params and peak_activation_bytes)")
+    p.add_argument("--objective", action="append", metavar="COST[@DEVICE]",
+                   help="one cost of the Pareto front besides accuracy, repeatable (instead of "
+                        "--objectives): a cost name as for --objectives, or a device cost on a "
+                        "device profile, e.g. latency@stm32f746-disco or energy@rpi-zero-2w "
+                        "(modelled at the profile's dtype; several devices at once, DPP-Net)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds sampling, the strategy, data splits and training")
     p.add_argument("--out", help="run folder (default runs/search-DATE-TIME)")
@@ -108,7 +113,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         args.device = None
     limits, device = limits_from_args(args)
     device_model, latency = device_model_from_args(args, limits, device)
-    objectives = _objectives(getattr(args, "objectives", None))
+    objectives, objective_devices = _objectives(getattr(args, "objectives", None),
+                                                getattr(args, "objective", None))
     for flag, value in (("--epochs", args.epochs), ("--early-epochs", args.early_epochs),
                         ("--finetune-epochs", args.finetune_epochs)):
         if value is not None and not 0 < value <= MAX_EPOCHS:
@@ -127,6 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         strategy=strategy, strategy_options=parse_options(strategy_opts, "--strategy"),
         device=device.name if device is not None else None, limits=limits.to_dict(),
         device_model=device_model, latency=latency, objectives=objectives,
+        objective_devices=objective_devices,
         epochs=args.epochs, early_epochs=args.early_epochs,
         finetune_epochs=args.finetune_epochs, subset=subset, table=args.table, metric=args.metric,
         seed=args.seed, budget=parse_budget(args.budget).to_dict())
@@ -165,14 +172,47 @@ def _subset(value: float | None) -> float | int | None:
     return value if value < 1 else int(value)
 
 
-def _objectives(text: str | None) -> list[str] | None:
-    """``--objectives`` as a list (the names are checked with the constraints they need)."""
-    if text is None:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise FitnasError(f"--objectives {text!r}: expected comma-separated cost names")
-    return names
+def _objectives(text: str | None, repeated: list[str] | None
+                ) -> tuple[list[str] | None, list[dict[str, Any]]]:
+    """``--objectives`` (comma-separated) or ``--objective`` (repeatable) as canonical names
+    (``fitnas.costs.objectives``), and the compute profiles of the devices they name (stored
+    with the run); the names are checked with the constraints they need."""
+    from ..costs.objectives import check_unique, device_key, objective_devices, split_objective
+
+    if text is not None and repeated:
+        raise FitnasError("give the objectives as --objectives LIST or as repeated --objective "
+                          "NAME, not both")
+    if repeated:
+        names, flag = [n.strip() for n in repeated], "--objective"
+        if "" in names:
+            raise FitnasError("--objective '': expected a cost name, e.g. params or "
+                              "latency@stm32f746-disco")
+    elif text is not None:
+        names, flag = [n.strip() for n in text.split(",") if n.strip()], "--objectives"
+        if not names:
+            raise FitnasError(f"--objectives {text!r}: expected comma-separated cost names")
+    else:
+        return None, []
+    names = check_unique(names, flag)
+    from ..devices import load_device
+
+    profiles: list[dict[str, Any]] = []
+    named: dict[str, str] = {}  # the device as given -> its profile's name
+    for given in objective_devices(names):
+        board = load_device(given)  # a profile's name, or the path of a .toml file
+        if board.compute is None:
+            raise FitnasError(f"device profile {board.name} has no [compute] table, which the "
+                              f"objective latency@{given} needs; add one or calibrate a "
+                              "profile (`fitnas calibrate`)")
+        board.compute.require(f"the objective latency@{given}")
+        profiles.append(board.compute.to_dict())
+        named[given] = board.compute.name
+    # a device given by its file is named by its profile in the costs
+    keys = []
+    for name in names:
+        cost, device = split_objective(name)
+        keys.append(cost if device is None else device_key(cost, named[device]))
+    return check_unique(keys, flag), profiles
 
 
 def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
@@ -320,7 +360,7 @@ def _validate(settings: SearchSettings) -> None:
     from ..study.run import check_costs, check_objectives
 
     constraints = Constraints(Limits.from_dict(settings.limits), device=settings.device_model,
-                              latency=settings.latency)
+                              latency=settings.latency, devices=settings.objective_devices)
     check_objectives(settings.objectives, constraints)
     needed = strategy_class(settings.strategy).required_costs(settings.strategy_options)
     check_costs(needed, constraints, f"--strategy {settings.strategy} (its reward)")

@@ -21,7 +21,7 @@ checked before anything is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +74,9 @@ class Constraints:
 
     ``cost_model`` computes the costs the limits are compared with; by default one at the
     limits' dtype and schedule. ``latency_repeats``, ``latency_warmup``, ``latency_threads``,
-    ``latency_cache``, ``schedule_time_limit``, ``device`` (a device model) and ``latency``
-    (``"measure"`` or ``"model"``) configure that default model (see
+    ``latency_cache``, ``schedule_time_limit``, ``device`` (a device model), ``latency``
+    (``"measure"`` or ``"model"``) and ``devices`` (the objective devices) configure that
+    default model (see
     :class:`~fitnas.costs.model.CostModel`). A limit on energy or power needs a device model
     with power figures; one missing is a one-line error naming the profile, key and limit.
     """
@@ -91,6 +92,7 @@ class Constraints:
         cost_model: CostModel | None = None,
         device: ComputeProfile | Mapping[str, Any] | None = None,
         latency: str | None = None,
+        devices: Sequence[ComputeProfile | Mapping[str, Any]] = (),
     ):
         if limits is not None and not isinstance(limits, Limits):
             raise LimitError(f"limits must be a fitnas Limits, got {type(limits).__name__}")
@@ -99,7 +101,8 @@ class Constraints:
             cost_model = CostModel(self.limits.dtype, self.limits.schedule, schedule_time_limit,
                                    latency_repeats=latency_repeats, latency_warmup=latency_warmup,
                                    latency_threads=latency_threads, latency_cache=latency_cache,
-                                   device=device, latency=latency)  # type: ignore[arg-type]
+                                   device=device, latency=latency,  # type: ignore[arg-type]
+                                   devices=devices)
         elif (cost_model.dtype, cost_model.schedule) != (self.limits.dtype, self.limits.schedule):
             raise LimitError(f"the cost model computes {cost_model.dtype} costs under the "
                              f"{cost_model.schedule} schedule, the limits are for "
@@ -121,7 +124,8 @@ class Constraints:
                 "latency_threads": model["latency_threads"],
                 "latency_cache": model["latency_cache"],
                 "schedule_time_limit": model["schedule_time_limit"],
-                "device": model["device"], "latency": model["latency"]}
+                "device": model["device"], "latency": model["latency"],
+                "devices": model["devices"]}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Constraints:

@@ -17,7 +17,10 @@ object computes them: :meth:`CostModel.costs` returns a frozen :class:`Costs` ho
   (``fitnas.costs.device``), analytic like the rest, so every limit on them is checked before
   anything is built;
 * the latency on this host (``fitnas.costs.latency``: onnxruntime, median of repeated runs)
-  when asked for with :meth:`CostModel.with_latency`.
+  when asked for with :meth:`CostModel.with_latency`;
+* with objective devices (``devices``: DPP-Net's several devices at once, paper 003 section
+  4): each one's modelled latency, and energy and power where its profile has power figures,
+  keyed ``latency_ms@NAME`` and so on (``fitnas.costs.objectives``), at the profile's own dtype.
 
 ``latency`` says where ``latency_ms`` comes from: ``"measure"`` (this host, onnxruntime; only
 for no device or a profile of this machine, ``measurable``) or ``"model"`` (the device model).
@@ -34,7 +37,7 @@ in costs``), which is how limits, Pareto fronts and reports read it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -43,6 +46,7 @@ from ..errors import FitnasError
 from .device import DEVICE_COST_KEYS, ComputeProfile, device_costs
 from .dtypes import DTYPE_BYTES
 from .estimate import estimate
+from .objectives import device_key
 
 __all__ = ["ANALYTIC_KEYS", "LATENCY_SOURCES", "SCHEDULES", "CostModel", "CostModelError",
            "Costs"]
@@ -56,7 +60,7 @@ SCHEDULES: tuple[str, ...] = ("default", "best")
 #: Where latency comes from: measured on this host, or the device model's estimate.
 LATENCY_SOURCES: tuple[str, ...] = ("measure", "model")
 _OPTIONAL = ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw", "device",
-             "latency_source")
+             "latency_source", "per_device")
 
 
 class CostModelError(FitnasError):
@@ -70,7 +74,8 @@ class Costs(Mapping[str, float]):
     As a mapping it holds the numeric costs: :data:`ANALYTIC_KEYS`, ``chan_memory_bytes``,
     ``latency_ms`` once measured or estimated, and ``energy_uj``, ``avg_power_mw`` and
     ``peak_power_mw`` from a device model with power figures. ``device`` names that model's
-    profile; ``latency_source`` is ``"measure"`` or ``"model"``.
+    profile; ``latency_source`` is ``"measure"`` or ``"model"``. ``per_device`` holds the
+    costs on the objective devices (``latency_ms@NAME``, ...), in the mapping too.
     """
 
     params: int
@@ -90,6 +95,7 @@ class Costs(Mapping[str, float]):
     peak_power_mw: float | None = None
     device: str | None = None
     latency_source: str | None = None
+    per_device: Mapping[str, float] | None = field(default=None, hash=False)
     _values: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +104,9 @@ class Costs(Mapping[str, float]):
         for key in DEVICE_COST_KEYS:
             if getattr(self, key) is not None:
                 values[key] = getattr(self, key)
+        if self.per_device:
+            object.__setattr__(self, "per_device", dict(self.per_device))
+            values.update(self.per_device)
         object.__setattr__(self, "_values", values)
 
     # ------------------------------------------------------------- the mapping
@@ -120,6 +129,7 @@ class Costs(Mapping[str, float]):
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
                                 if not f.name.startswith("_")}
         data["order"] = list(self.order)
+        data["per_device"] = dict(self.per_device) if self.per_device else None
         return data
 
     @classmethod
@@ -152,6 +162,8 @@ class CostModel:
             host is measured (``fitnas.costs.latency.measure_latency_ms``).
         device: a device model (latency, energy and power estimates, ``fitnas.costs.device``);
             its dtype must be ``dtype``.
+        devices: the objective devices (profiles with a latency model): their costs go into
+            ``Costs.per_device``, each at the profile's own dtype.
         latency: ``"measure"`` or ``"model"`` (see the module docstring); ``None``: model a
             device that is not this machine, measure otherwise.
     """
@@ -168,6 +180,7 @@ class CostModel:
         latency_cache: str | None = None,
         device: ComputeProfile | None = None,
         latency: str | None = None,
+        devices: Sequence[ComputeProfile | Mapping[str, Any]] = (),
     ) -> None:
         if dtype not in DTYPE_BYTES:
             raise CostModelError(f"unknown dtype {dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
@@ -210,6 +223,7 @@ class CostModel:
         self.device = device
         self.latency = latency
         self._device_latency = device is not None and device.has_latency
+        self.devices = _objective_devices(devices)
 
     def get_config(self) -> dict[str, Any]:
         return {"dtype": self.dtype, "schedule": self.schedule,
@@ -217,16 +231,20 @@ class CostModel:
                 "latency_repeats": self.latency_repeats, "latency_warmup": self.latency_warmup,
                 "latency_threads": self.latency_threads, "latency_cache": self.latency_cache,
                 "device": self.device.to_dict() if self.device is not None else None,
-                "latency": self.latency}
+                "latency": self.latency,
+                "devices": [d.to_dict() for d in self.devices]}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CostModel:
         names = ("dtype", "schedule", "schedule_time_limit", "inplace", "latency_repeats",
-                 "latency_warmup", "latency_threads", "latency_cache", "device", "latency")
+                 "latency_warmup", "latency_threads", "latency_cache", "device", "latency",
+                 "devices")
         return cls(**{k: v for k, v in config.items() if k in names})
 
     def __repr__(self) -> str:
         device = f", device={self.device.name}, latency={self.latency}" if self.device else ""
+        if self.devices:
+            device += f", devices={','.join(d.name for d in self.devices)}"
         return f"CostModel(dtype={self.dtype}, schedule={self.schedule}{device})"
 
     @property
@@ -259,7 +277,20 @@ class CostModel:
                      total_memory_bytes=est.total_memory_bytes,
                      chan_memory_bytes=est.chan_memory_bytes, dtype=self.dtype,
                      schedule=self.schedule, order=tuple(order), order_exact=exact,
-                     peak_node=est.peak_node, **device)
+                     peak_node=est.peak_node, per_device=self.per_device(graph) or None,
+                     **device)
+
+    def per_device(self, graph: ArchGraph) -> dict[str, float]:
+        """The costs of ``graph`` on the objective devices (``latency_ms@NAME``, ...), each
+        modelled at its profile's dtype."""
+        out: dict[str, float] = {}
+        for profile in self.devices:
+            on = device_costs(graph, profile, profile.dtype)
+            for key in DEVICE_COST_KEYS:
+                value = getattr(on, key)
+                if value is not None:
+                    out[device_key(key, profile.name)] = value
+        return out
 
     def measure_latency(self, graph: ArchGraph) -> float:
         """Milliseconds per forward pass on this host (``fitnas.costs.latency``)."""
@@ -271,3 +302,21 @@ class CostModel:
     def with_latency(self, costs: Costs, graph: ArchGraph) -> Costs:
         """``costs`` with the latency of ``graph`` on this host added."""
         return replace(costs, latency_ms=self.measure_latency(graph), latency_source="measure")
+
+
+def _objective_devices(devices: Sequence[ComputeProfile | Mapping[str, Any]]
+                       ) -> tuple[ComputeProfile, ...]:
+    """The objective devices as profiles, each once and with a latency model (a one-line
+    error naming the profile otherwise)."""
+    if isinstance(devices, (str, Mapping)):
+        raise CostModelError(f"bad devices {devices!r}: expected a list of device profiles")
+    out: list[ComputeProfile] = []
+    for device in devices:
+        profile = ComputeProfile.from_dict(device) if isinstance(device, Mapping) else device
+        if not isinstance(profile, ComputeProfile):
+            raise CostModelError(f"bad device {device!r}: expected a ComputeProfile")
+        if any(p.name == profile.name for p in out):
+            raise CostModelError(f"device {profile.name} is given twice as an objective device")
+        profile.require(f"an objective on {profile.name} (latency@{profile.name})")
+        out.append(profile)
+    return tuple(out)

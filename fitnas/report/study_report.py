@@ -126,6 +126,94 @@ def _hypervolume_html(study: RunRecord, objectives: list[str]) -> str:
             ".</p>")
 
 
+def _device_label(key: str) -> str:
+    """``latency_ms@stm32f746-disco`` -> ``latency on stm32f746-disco``."""
+    cost, _, device = key.partition("@")
+    return f"{_DEVICE_COLUMNS.get(cost, (cost, ''))[0]} on {device}" if device else cost
+
+
+def _device_value(key: str, value: float) -> str:
+    return _DEVICE_COLUMNS.get(key.partition("@")[0], ("", "{:.4g}"))[1].format(value)
+
+
+def _device_fronts_png(fronts: dict[str, list[Any]], trials: list[Any], objectives: list[str],
+                       path: Path) -> None:
+    """Per device: accuracy against that device's latency (or its first objective), every
+    feasible trial shown, the device's front joined, the Panacea starred."""
+    from ..costs.objectives import split_objective
+    from ..study.pareto import panacea
+
+    plt = _plt()
+    both = {t.number for t in panacea(fronts)}
+    fig, axes = plt.subplots(1, len(fronts), figsize=(5.0 * len(fronts), 4.0), squeeze=False)
+    feasible = [t for t in trials if t.feasible and t.accuracy is not None]
+    for ax, (device, front) in zip(axes[0], fronts.items()):
+        own = [c for c in objectives if split_objective(c)[1] == device]
+        key = next((c for c in own if c.startswith("latency_ms@")), own[0])
+        ax.scatter([t.costs.get(key, 0) for t in feasible], [t.accuracy for t in feasible],
+                   s=18, alpha=0.4, label="trials")
+        ordered = sorted(front, key=lambda t: t.costs.get(key, 0))
+        ax.plot([t.costs.get(key, 0) for t in ordered], [t.accuracy for t in ordered], "o",
+                color="crimson", ms=5, label=f"front on {device}")
+        stars = [t for t in front if t.number in both]
+        if stars:
+            ax.scatter([t.costs.get(key, 0) for t in stars], [t.accuracy for t in stars],
+                       marker="*", s=220, color="gold", edgecolors="black", zorder=4,
+                       label="on every device's front (Panacea)")
+        ax.set_xlabel(_device_label(key))
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("per-device fronts")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _device_fronts_html(study: RunRecord, objectives: list[str], png: Path | None) -> str:
+    """The per-device fronts (DPP-Net, paper 003 section 4.2): each device's front over
+    accuracy, the objectives naming no device and that device's own; the trials on every
+    front marked (the Panacea). Empty when no objective names a device."""
+    from ..study.holdout import holdout_accuracies
+    from ..study.pareto import device_fronts, panacea
+
+    fronts = device_fronts(study.judged(), objectives)
+    if not fronts:
+        return ""
+    if png is not None:
+        _device_fronts_png(fronts, study.trials((TrialState.COMPLETE,)), objectives, png)
+    both = {t.number for t in panacea(fronts)}
+    tests = holdout_accuracies(study)
+    keys = [c for c in objectives if "@" in c]
+    seen: dict[int, Any] = {}
+    for front in fronts.values():
+        for t in front:
+            seen.setdefault(t.number, t)
+    rows = []
+    for t in sorted(seen.values(), key=lambda t: (-(t.accuracy or 0.0), t.number)):
+        row = {"trial": t.number, "val accuracy": format_accuracy(t.accuracy),
+               "test accuracy": format_accuracy(tests.get(t.number)),
+               "on the front of": ", ".join(d for d, f in fronts.items()
+                                            if any(o.number == t.number for o in f))
+               + ("  (Panacea)" if t.number in both else "")}
+        for key in keys:
+            row[_device_label(key)] = _device_value(key, t.costs[key]) if key in t.costs else "-"
+        rows.append(row)
+    sizes = ", ".join(f"{html.escape(d)}: {len(f)}" for d, f in fronts.items())
+    if len(fronts) < 2:
+        verdict = ""
+    elif both:
+        verdict = (" On every device's front (DPP-Net's <i>Panacea</i>): <b>"
+                   + ", ".join(f"trial {n}" for n in sorted(both)) + "</b>.")
+    else:
+        verdict = " No trial is on every device's front."
+    return (f"<h2>Per-device fronts</h2><p>Each device's front over accuracy, the objectives "
+            f"that name no device and that device's own (trials per front: {sizes}).{verdict}</p>"
+            + _table(rows, ["trial", "val accuracy", "test accuracy",
+                            *[_device_label(k) for k in keys], "on the front of"])
+            + (_embed(png) if png is not None and png.exists() else ""))
+
+
 def write_report(study: RunRecord, folder: Path | None = None,
                  objectives: list[str] | None = None) -> Path:
     """Write ``report.html`` and the PNGs into ``folder`` (default: the run folder), from the
@@ -150,6 +238,7 @@ def write_report(study: RunRecord, folder: Path | None = None,
             raise FitnasError(f"no trial of {study.name} has the cost {cost!r}; its trials have "
                               f"{', '.join(sorted(done[0].costs))}")
     pngs = {"pareto": folder / "pareto.png", "progress": folder / "progress.png"}
+    devices_html = _device_fronts_html(study, objectives, folder / "device_fronts.png")
     _pareto_png(study, pngs["pareto"], objectives)
     _progress_png(study, pngs["progress"])
     data = summary(study)
@@ -164,6 +253,7 @@ def write_report(study: RunRecord, folder: Path | None = None,
     tests = holdout_accuracies(study)
     front = study.pareto_front(objectives)
     device_columns = [k for k in _DEVICE_COLUMNS if any(k in t.costs for t in front)]
+    per_device = [c for c in objectives if "@" in c]
     for t in front:
         row = {"trial": t.number, "val accuracy": format_accuracy(t.accuracy),
                "test accuracy": format_accuracy(tests.get(t.number)),
@@ -174,6 +264,8 @@ def write_report(study: RunRecord, folder: Path | None = None,
         for key in device_columns:
             label, form = _DEVICE_COLUMNS[key]
             row[label] = form.format(t.costs[key]) if key in t.costs else "-"
+        for key in per_device:
+            row[_device_label(key)] = _device_value(key, t.costs[key]) if key in t.costs else "-"
         front_rows.append(row)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in data["counts"].items())
     limits: list[str] = study.constraints.describe()
@@ -198,8 +290,10 @@ img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
 <h2>Pareto front</h2><p>Objectives: accuracy, {html.escape(", ".join(objectives))}.</p>
 {_hypervolume_html(study, objectives)}
 {_table(front_rows, ["trial", "val accuracy", "test accuracy", "params", "param memory",
-                     "peak activations", "MACs", *[_DEVICE_COLUMNS[k][0] for k in device_columns]])}
+                     "peak activations", "MACs", *[_DEVICE_COLUMNS[k][0] for k in device_columns],
+                     *[_device_label(k) for k in per_device]])}
 {_embed(pngs["pareto"])}
+{devices_html}
 <h2>Accuracy over the search</h2>{_embed(pngs["progress"])}
 {"<h2>Memory of the best model</h2>" + _embed(pngs["lifetime"]) if "lifetime" in pngs else ""}
 </body></html>

@@ -199,6 +199,11 @@ class SearchSpace(ABC):
         """Every 'trim' neighbour (a smaller network); none by default."""
         return []
 
+    def grow_roots(self) -> list[Encoding]:
+        """The smallest networks a progressive search grows from with :meth:`grow` (DPP-Net's
+        1-layer cells, paper 003 section 4.1); :class:`SpaceError` where the space has none."""
+        raise SpaceError(f"the {self.name} space has no smallest networks to grow from")
+
     # ------------------------------------- coordinate descent (paper 002, Algorithm II)
     def coordinates(self, enc: Encoding) -> list[Any]:
         """The coordinates a layer move may step along (Algorithm II's ``(L_i, key)``); a

@@ -160,6 +160,11 @@ class NB201Space(SearchSpace):
         return [_replace(enc, e, op) for e in range(len(EDGES))
                 for op in BY_COST[BY_COST.index(enc[e]) + 1:]]
 
+    def grow_roots(self) -> list[tuple[str, ...]]:
+        """The all-``none`` cell (no path from the cell's input to its output), which
+        :meth:`grow` turns into every cell by making edges costlier one at a time."""
+        return [("none",) * len(EDGES)]
+
     def trim(self, enc: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Every cell with one edge's operation replaced by a cheaper one (:data:`BY_COST`),
         down to cutting the edge (``none``). ``grow`` and ``trim`` together are the 24

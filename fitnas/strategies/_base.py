@@ -24,7 +24,7 @@ Two things a strategy may use besides ``tell``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -133,6 +133,14 @@ class Strategy(ABC):
         self.seed = seed
         self.budget = check_budget(budget)
         self._oracle: Oracle | None = None
+        #: The run's cost objectives besides accuracy (the costs of its Pareto front), which a
+        #: multi-objective strategy selects over; set by the Study (:meth:`set_objectives`).
+        self.objectives: tuple[str, ...] = ()
+
+    def set_objectives(self, objectives: Sequence[str]) -> None:
+        """Give the strategy the run's cost objectives (``Costs`` keys, e.g. ``params`` or
+        ``latency_ms@stm32f746-disco``); the Study calls it before the first ``ask``."""
+        self.objectives = tuple(objectives)
 
     def set_oracle(self, oracle: Oracle | None) -> None:
         """Give the strategy the Study's feasibility oracle (``None`` removes it)."""

@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..arch import ArchGraph
 from ..data.preprocess import Preprocess
 from .holdout import holdout_accuracies
-from .pareto import hypervolume
+from .pareto import hypervolume, panacea
 from .run import RunRecord
 from .trial import TrialRecord, TrialState
 
@@ -55,38 +56,60 @@ COST_COLUMNS = ("params", "param_bytes", "macs", "peak_activation_bytes", "total
                 "latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw")
 
 
-def _row(trial: TrialRecord, tests: dict[int, float]) -> dict[str, Any]:
+def _row(trial: TrialRecord, tests: dict[int, float], columns: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": trial.number, "accuracy": trial.accuracy,
                            "test_accuracy": tests.get(trial.number)}
-    for key in COST_COLUMNS:
+    for key in columns:
         if key in trial.costs:
             row[key] = trial.costs[key]
     row["encoding"] = json.dumps(trial.encoding, separators=(",", ":"))
     return row
 
 
+def device_columns(front: Sequence[TrialRecord]) -> list[str]:
+    """The costs on objective devices (``latency_ms@DEV``, ...) the trials of ``front`` have,
+    in first-seen order."""
+    found: dict[str, None] = {}
+    for trial in front:
+        for key in trial.costs:
+            if "@" in key:
+                found[key] = None
+    return list(found)
+
+
 def write_pareto_csv(run: RunRecord, path: Path) -> list[TrialRecord]:
     front = run.pareto_front()
     tests = holdout_accuracies(run)
-    columns = ["trial", "accuracy", "test_accuracy",
-               *[c for c in COST_COLUMNS if any(c in t.costs for t in front)], "encoding"]
+    costs = [*[c for c in COST_COLUMNS if any(c in t.costs for t in front)],
+             *device_columns(front)]
+    fronts = run.device_fronts()
+    on_fronts = {t.number: [d for d, f in fronts.items() if any(o.number == t.number for o in f)]
+                 for t in front}
+    columns = ["trial", "accuracy", "test_accuracy", *costs,
+               *(["device_fronts"] if fronts else []), "encoding"]
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for trial in front:
-            writer.writerow(_row(trial, tests))
+            row = _row(trial, tests, costs)
+            if fronts:  # the devices on whose front the trial is (all of them: the Panacea)
+                row["device_fronts"] = ";".join(on_fronts[trial.number])
+            writer.writerow(row)
     return front
 
 
 def summary(run: RunRecord) -> dict[str, Any]:
     best = run.best_trial()
     tests = holdout_accuracies(run)
+    fronts = run.device_fronts()
     data: dict[str, Any] = {
         "best": None,
         "counts": run.counts(),
         "constraints": run.constraints.get_config(),
         "objectives": ["accuracy", *run.cost_objectives()],
         "pareto_trials": [t.number for t in run.pareto_front()],
+        **({"device_fronts": {d: [t.number for t in f] for d, f in fronts.items()},
+            "panacea": [t.number for t in panacea(fronts)]} if fronts else {}),
         "hypervolume": hypervolume(run.trials((TrialState.COMPLETE,)), run.cost_objectives(),
                                    run.constraints.limits).to_dict(),
         "test_accuracies": {str(n): a for n, a in sorted(tests.items())},
@@ -99,7 +122,8 @@ def summary(run: RunRecord) -> dict[str, Any]:
                                               "peak_activation_bytes", "total_memory_bytes")},
             "violations": dict(best.violations), "encoding": best.encoding,
         }
-        for key in ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw"):
+        for key in ("latency_ms", "energy_uj", "avg_power_mw", "peak_power_mw",
+                    *device_columns([best])):
             if key in best.costs:
                 data["best"][key] = best.costs[key]
     return data

@@ -40,8 +40,8 @@ from ..errors import FitnasError
 from ..states import TrialState
 from .trial import TrialRecord
 
-__all__ = ["ACCURACY_REFERENCE", "Hypervolume", "dominates", "front_hypervolume", "hypervolume",
-           "hypervolume_reference", "pareto_front"]
+__all__ = ["ACCURACY_REFERENCE", "Hypervolume", "device_fronts", "dominates", "front_hypervolume",
+           "hypervolume", "hypervolume_reference", "panacea", "pareto_front"]
 
 #: The reference of the accuracy objective (accuracy is maximized).
 ACCURACY_REFERENCE = 0.0
@@ -65,6 +65,33 @@ def pareto_front(trials: Sequence[TrialRecord], costs: Sequence[str]) -> list[Tr
     pool = _candidates(trials)
     front = [t for t in pool if not any(dominates(o, t, costs) for o in pool if o is not t)]
     return sorted(front, key=lambda t: (-(t.accuracy or 0.0), t.number))
+
+
+def device_fronts(trials: Sequence[TrialRecord], costs: Sequence[str]
+                  ) -> dict[str, list[TrialRecord]]:
+    """Per device named by the objectives ``costs`` (``latency_ms@DEV``, see
+    ``fitnas.costs.objectives``): the front over accuracy, the objectives that name no device
+    and that device's own (DPP-Net's per-device fronts, paper 003 section 4.2). Empty when no
+    objective names a device."""
+    from ..costs.objectives import split_objective
+
+    plain = [c for c in costs if split_objective(c)[1] is None]
+    by_device: dict[str, list[str]] = {}
+    for c in costs:
+        device = split_objective(c)[1]
+        if device is not None:
+            by_device.setdefault(device, []).append(c)
+    return {device: pareto_front(trials, [*plain, *own]) for device, own in by_device.items()}
+
+
+def panacea(fronts: Mapping[str, Sequence[TrialRecord]]) -> list[TrialRecord]:
+    """The trials on the front of every device (DPP-Net's "Panacea", paper 003 Table 3), most
+    accurate first; empty for fewer than two devices."""
+    if len(fronts) < 2:
+        return []
+    numbers = set.intersection(*({t.number for t in front} for front in fronts.values()))
+    first = next(iter(fronts.values()))
+    return [t for t in first if t.number in numbers]
 
 
 @dataclass(frozen=True)

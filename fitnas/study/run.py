@@ -21,7 +21,7 @@ from ..arch import ArchGraph
 from ..constraints import LIMIT_COSTS, Constraints
 from ..errors import FitnasError
 from ..states import TrialState
-from .pareto import pareto_front
+from .pareto import device_fronts, panacea, pareto_front
 from .setup import SearchSettings
 from .storage import Storage, StorageError
 from .trial import TrialRecord
@@ -142,6 +142,14 @@ class RunRecord:
         """Non-dominated feasible COMPLETE trials over accuracy and the cost ``objectives``."""
         return pareto_front(self.judged(), objectives or self.cost_objectives())
 
+    def device_fronts(self) -> dict[str, list[TrialRecord]]:
+        """The front of each device the objectives name (``fitnas.study.pareto.device_fronts``)."""
+        return device_fronts(self.judged(), self.cost_objectives())
+
+    def panacea(self) -> list[TrialRecord]:
+        """The trials on every device's front (DPP-Net's Panacea); empty below two devices."""
+        return panacea(self.device_fronts())
+
     def counts(self) -> dict[str, int]:
         """Trials per state, by state name."""
         out = {s.value: 0 for s in (TrialState.COMPLETE, TrialState.FAILED,
@@ -176,21 +184,42 @@ OBJECTIVE_COSTS: tuple[str, ...] = ("params", "param_bytes", "macs", "peak_activ
 
 def check_objectives(objectives: list[str] | None, constraints: Constraints) -> list[str] | None:
     """``objectives`` checked against the costs every trial of a run with ``constraints`` will
-    have: a one-line error for an unknown name, an energy or power objective without a device
-    model that has power figures, and latency that is neither modelled nor measured."""
+    have, in canonical form (``latency@DEV`` -> ``latency_ms@DEV``, ``fitnas.costs.objectives``):
+    a one-line error for an unknown name, a name given twice, a device that is not one of the
+    cost model's objective devices or has no power figures for an energy or power objective, an
+    energy or power objective without a device model that has power figures, and latency that
+    is neither modelled nor measured."""
     if objectives is None:
         return None
+    from ..costs.objectives import check_unique, split_objective
     from ..errors import FitnasError
 
     if isinstance(objectives, str) or not objectives:
         raise FitnasError(f"bad objectives {objectives!r}: expected a list of cost names from "
                           f"{', '.join(OBJECTIVE_COSTS)}")
     for name in objectives:
-        if name not in OBJECTIVE_COSTS:
-            raise FitnasError(f"unknown objective {name!r}; accepted: {', '.join(OBJECTIVE_COSTS)}")
-    for name in objectives:
-        check_costs([name], constraints, f"the objective {name}")
-    return list(objectives)
+        if not isinstance(name, str):
+            raise FitnasError(f"bad objective {name!r}: expected a cost name from "
+                              f"{', '.join(OBJECTIVE_COSTS)}")
+        cost, device = split_objective(name)
+        if cost not in OBJECTIVE_COSTS:
+            raise FitnasError(f"unknown objective {name!r}; accepted: {', '.join(OBJECTIVE_COSTS)}"
+                              ", or a device cost on a device, e.g. latency@stm32f746-disco")
+    names = check_unique(objectives, "objective")
+    devices = {d.name: d for d in constraints.cost_model.devices}
+    for name in names:
+        cost, device = split_objective(name)
+        if device is None:
+            check_costs([name], constraints, f"the objective {name}")
+            continue
+        profile = devices.get(device)
+        if profile is None:
+            raise FitnasError(f"the objective {name} names device {device!r}, which is not one "
+                              "of the run's objective devices ("
+                              f"{', '.join(devices) or 'none'})")
+        if cost != "latency_ms" and not profile.has_energy:
+            profile.require(f"the objective {name}", energy=True)
+    return names
 
 
 def check_costs(names: list[str] | tuple[str, ...], constraints: Constraints, what: str) -> None:

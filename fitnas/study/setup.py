@@ -66,6 +66,9 @@ class SearchSettings:
     latency: str | None = None
     #: The costs of the Pareto front besides accuracy (``None``: the limited ones).
     objectives: list[str] | None = None
+    #: The compute profiles (``ComputeProfile.to_dict()``) of the devices the objectives name
+    #: (``latency@DEVICE``), stored so the run reopens without the profile files.
+    objective_devices: list[dict[str, Any]] = field(default_factory=list)
     epochs: float = 8.0
     #: Epochs of the ``early`` (paper 002 sec. 3.4) and ``finetune`` (paper 000 sec. 4)
     #: budgets strategies may ask for; ``None``: a quarter and a third of ``epochs``.
@@ -145,7 +148,8 @@ def build_study(settings: SearchSettings, directory: str | Path | None, resume: 
         options["budget"] = int(trials)
         settings = replace(settings, strategy_options=options)
     strategy = create_strategy(settings.strategy, space, seed=settings.seed, **options)
-    constraints = Constraints(limits, device=settings.device_model, latency=settings.latency)
+    constraints = Constraints(limits, device=settings.device_model, latency=settings.latency,
+                              devices=settings.objective_devices)
     study = Study(space, strategy, evaluator, constraints, directory, resume=resume,
                   objectives=settings.objectives, lock=lock)
     study.storage.set_meta("settings", settings.to_dict())

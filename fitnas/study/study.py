@@ -116,6 +116,8 @@ class Study:
             self._evaluated = 0
             self._verdicts: OrderedDict[Any, Verdict] = OrderedDict()
             strategy.set_oracle(self.verdict)
+            strategy.set_objectives(list(self.objectives) if self.objectives
+                                    else self.cost_objectives())
             if resume:
                 self._replay()
                 self._record_session()

@@ -20,8 +20,8 @@ from fitnas.constraints.limits import parse_count, parse_milliseconds, parse_siz
 from fitnas.costs.memory_plan import MemoryPlan
 from fitnas.errors import FitnasError
 from fitnas.jsonio import MAX_JSON_DEPTH, loads
-from fitnas.spaces import create_space
-from fitnas.strategies import create_strategy
+from fitnas.spaces import create_space, list_spaces
+from fitnas.strategies import create_strategy, list_strategies
 from fitnas.study.setup import parse_options
 from fitnas.units import parse_shape
 
@@ -88,7 +88,7 @@ def test_deep_nesting_is_one_line(depth: int) -> None:
 
 
 @SETTINGS
-@given(st.sampled_from(["chain", "cells", "nb201"]), json_values | st.text(max_size=40))
+@given(st.sampled_from(list_spaces()), json_values | st.text(max_size=40))
 def test_space_encodings(name: str, value: Any) -> None:
     space = create_space(name)
     _accepts_or_refuses(space.from_data, value)
@@ -97,14 +97,15 @@ def test_space_encodings(name: str, value: Any) -> None:
 
 option_text = st.lists(st.tuples(st.sampled_from(
     ["filters", "stages", "cells_per_stage", "max_blocks", "output", "channels", "max_filters",
-     "max_conv_layers", "max_kernel", "batchnorm", "input_shape", "bogus", ""]),
+     "max_conv_layers", "max_kernel", "batchnorm", "input_shape", "growth_rate", "stem_channels",
+     "bottleneck", "max_layers", "groups", "condense_factor", "bogus", ""]),
     st.sampled_from(["1", "0", "-1", "2", "3", "1e400", "inf", "nan", "abc", "true", "1.5",
                      "99999999999999999999", "concat", ""])), max_size=4).map(
     lambda pairs: ",".join(f"{k}={v}" for k, v in pairs))
 
 
 @SETTINGS
-@given(st.sampled_from(["chain", "cells", "nb201"]), option_text | st.text(max_size=30))
+@given(st.sampled_from(list_spaces()), option_text | st.text(max_size=30))
 def test_space_option_strings(name: str, text: str) -> None:
     def build() -> None:
         create_space(name, **parse_options(text, "--space"))
@@ -113,15 +114,16 @@ def test_space_option_strings(name: str, text: str) -> None:
 
 strategy_option_text = st.lists(st.tuples(st.sampled_from(
     ["population", "sample", "max_attempts", "nrandom", "k", "controller", "controller_epochs",
-     "batch", "lr", "alpha", "reward", "hidden", "elite", "quantile", "budget", "bogus"]),
+     "batch", "lr", "alpha", "reward", "hidden", "elite", "quantile", "budget", "ensemble",
+     "epochs", "tiebreak", "early", "max_layers", "bogus"]),
     st.sampled_from(["1", "0", "-1", "8", "1e400", "inf", "nan", "abc", "true", "0.5",
-                     "99999999999999999999", "gru", "mixed", ""])), max_size=3).map(
+                     "99999999999999999999", "gru", "mixed", "crowding", "none", ""])),
+    max_size=3).map(
     lambda pairs: ",".join(f"{k}={v}" for k, v in pairs))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["random", "evolution", "coordinate", "growtrim", "reinforce"]),
-       strategy_option_text)
+@given(st.sampled_from(list_strategies()), strategy_option_text)
 def test_strategy_option_strings(name: str, text: str) -> None:
     space = create_space("nb201", channels=4, cells_per_stage=1)
 

@@ -6,10 +6,17 @@ memory the lifetime model (``fitnas.costs.lifetime``) counts. When gradients are
 it also follows the lifetime plan's in-place decisions: an activation, add or mul overwrites the
 input buffer the plan chose. With gradients on (training) every op allocates its output, since
 autograd may need the overwritten values.
+
+Two modules carry more than one op's arithmetic: :class:`ChannelShuffle` (ShuffleNet) and
+:class:`LearnedGroupConv` (CondenseNet), whose training-time form (a dense weight and a mask
+that condenses during training, driven by ``set_progress``) differs from its deployed form (a
+gather and a group convolution, the form the catalogue costs). :func:`deployed_params` counts a
+module's parameters as deployed: what ``count_params`` of its graph says.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +29,7 @@ from .buffers import BufferPlan, plan_buffers
 from .graph import INPUT, ArchGraph
 from .ops import Attrs, Shape, create_op
 
-__all__ = ["ArchModule", "build"]
+__all__ = ["ArchModule", "ChannelShuffle", "LearnedGroupConv", "build", "deployed_params"]
 
 
 class _Fn(nn.Module):
@@ -56,6 +63,169 @@ class _Weight(nn.Module):
 
     def forward(self) -> Tensor:
         return self.weight
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle (Zhang et al. 2018, section 3.1): view the channels as
+    ``(groups, C/groups)``, transpose, flatten. Always a copy (the ``channel_shuffle`` op is no
+    view), even where the transposed tensor happens to be contiguous (one group, or one channel
+    per group). Exports to ONNX as Reshape, Transpose, Reshape."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        shuffled = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return shuffled.clone(memory_format=torch.contiguous_format).view(n, c, h, w)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class LearnedGroupConv(nn.Module):
+    """CondenseNet's learned group 1x1 convolution (Huang et al. 2018, section 3).
+
+    One state through training, restore and export: the dense weight ``(out, in, 1, 1)`` (a
+    parameter) and ``mask`` ``(out, in)`` (a buffer: 1 where a weight is kept). Output channel
+    ``o`` is in group ``o // (out / groups)``; a group's rows of the mask are equal.
+
+    * Training (``module.train()``): a convolution with ``weight * mask``.
+    * Condensation (section 3, "Training"): ``set_progress(fraction)`` (the trainer calls it
+      every epoch with the fraction of training done) runs the condensing stages due by then:
+      ``condense_factor - 1`` stages, evenly spread over the first half of training (stage
+      ``s`` at fraction ``s / (2 (C - 1))``, as the reference code does), each removing, in
+      every group, ``in / C`` of the kept input channels with the smallest L1 norm of the
+      group's weights for that channel (ties: the lower channel index first). After the last
+      stage each group keeps ``in / C`` channels.
+    * Eval (``module.eval()``): the deployed form of section 3, "Index layer": gather the kept
+      channels of every group (``index``, ``G * in/C`` of them, in group order) and run a
+      ``groups``-group convolution on them with the kept weights (``condensed``). When
+      training stopped before the last stage (early assessment), the remaining stages are run
+      on a copy of the mask, by the same criterion, so the deployed form always keeps exactly
+      ``in / C`` channels per group and matches the catalogue's costs; the mask itself is left
+      alone (training may go on). ``index`` and ``condensed`` are derived, non-persistent
+      buffers, recomputed when the weight or the mask changed; in eval mode no gradient flows
+      to ``weight``.
+
+    The group lasso term of the reference code is not used (section 3 says it is optional).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, groups: int, condense_factor: int):
+        super().__init__()
+        if in_channels % condense_factor or out_channels % groups:
+            raise ArchError(
+                f"learned_group_conv: {in_channels} input channels need condense_factor "
+                f"{condense_factor} to divide them and {out_channels} output channels need "
+                f"groups {groups} to divide them")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.groups, self.condense_factor = groups, condense_factor
+        self.kept = in_channels // condense_factor
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # as nn.Conv2d initializes
+        self.mask: Tensor
+        self.index: Tensor
+        self.condensed: Tensor
+        self.register_buffer("mask", torch.ones(out_channels, in_channels))
+        self.register_buffer("index", torch.zeros(groups * self.kept, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("condensed", torch.zeros(out_channels, self.kept, 1, 1),
+                             persistent=False)
+        self._deployed_for: tuple[int, ...] | None = None
+
+    @property
+    def stage(self) -> int:
+        """Condensing stages done (0 to ``condense_factor - 1``), read from the mask."""
+        if self.condense_factor == 1:
+            return 0
+        return (self.in_channels - int(self.mask[0].sum())) // self.kept
+
+    def set_progress(self, fraction: float) -> None:
+        """Run the condensing stages due when ``fraction`` of training is done."""
+        stages = self.condense_factor - 1
+        due = min(stages, math.floor(max(0.0, fraction) * 2 * stages + 1e-9))
+        with torch.no_grad():
+            for _ in range(self.stage, due):
+                self.mask.copy_(self._prune(self.mask))
+
+    def _prune(self, mask: Tensor) -> Tensor:
+        """``mask`` after one condensing stage: per group, drop the ``in/C`` kept channels of
+        the smallest L1 norm of the group's weights."""
+        g, i = self.groups, self.in_channels
+        weight = self.weight.detach()[:, :, 0, 0].abs()
+        grouped = mask.view(g, -1, i)
+        importance = (weight.view(g, -1, i) * grouped).sum(1)
+        importance = importance.masked_fill(grouped[:, 0] == 0, math.inf)
+        drop = importance.argsort(dim=1, stable=True)[:, :self.kept]
+        keep = torch.ones(g, i, dtype=mask.dtype, device=mask.device).scatter_(1, drop, 0.0)
+        return (grouped * keep[:, None, :]).reshape(self.out_channels, i)
+
+    def deployed_mask(self) -> Tensor:
+        """The mask after every remaining stage (``mask`` itself when fully condensed)."""
+        mask = self.mask
+        with torch.no_grad():
+            for _ in range(self.stage, self.condense_factor - 1):
+                mask = self._prune(mask)
+        return mask
+
+    def deployed_parameters(self) -> int:
+        """Weights of the deployed form: ``out * in / C``."""
+        return self.out_channels * self.kept
+
+    def _version_key(self) -> tuple[int, ...] | None:
+        try:
+            return (self.weight._version, self.mask._version, self.weight.data_ptr(),
+                    self.mask.data_ptr())
+        except RuntimeError:  # inference tensors have no version counter
+            return None
+
+    def _deploy(self) -> None:
+        key = self._version_key()
+        if key is not None and key == self._deployed_for:
+            return
+        g, k = self.groups, self.kept
+        with torch.no_grad():
+            keep = self.deployed_mask().view(g, -1, self.in_channels)[:, 0] > 0
+            counts = keep.sum(1)
+            if bool((counts != k).any()):
+                raise ArchError(
+                    f"learned_group_conv: the mask keeps {counts.tolist()} input channels per "
+                    f"group; a condensed mask keeps {k} in each")
+            index = keep.nonzero()[:, 1]  # row-major: group by group, channels ascending
+            weight = self.weight.detach()[:, :, 0, 0].view(g, -1, self.in_channels)
+            picked = weight.gather(2, index.view(g, 1, k).expand(-1, weight.shape[1], -1))
+            self.index = index.clone()
+            self.condensed = picked.reshape(self.out_channels, k, 1, 1).clone()
+        self._deployed_for = key
+
+    def train(self, mode: bool = True) -> LearnedGroupConv:
+        super().train(mode)
+        if not mode:  # before any forward, so measuring a run sees no derived tensor made
+            self._deploy()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return F.conv2d(x, self.weight * self.mask[:, :, None, None])
+        self._deploy()
+        return F.conv2d(x.index_select(1, self.index), self.condensed, None, 1, 0, 1,
+                        self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, groups={self.groups}, "
+                f"condense_factor={self.condense_factor}")
+
+
+def deployed_params(module: nn.Module) -> int:
+    """Parameters of ``module`` as deployed: ``sum(p.numel())``, with each
+    :class:`LearnedGroupConv` counting its condensed weights (``out * in / C``) instead of its
+    dense training weight. Equals ``count_params`` of the graph the module was built from."""
+    total = sum(p.numel() for p in module.parameters())
+    for m in module.modules():
+        if isinstance(m, LearnedGroupConv):
+            total += m.deployed_parameters() - m.weight.numel()
+    return total
 
 
 def _unary_inplace(fn_: Callable[[Tensor], Tensor]) -> Callable[..., Tensor]:
@@ -158,6 +328,11 @@ def _make(op: str, attrs: Attrs, in_shapes: Sequence[Shape]) -> nn.Module:
         return _Fn(*_MUL)
     if op == "parameter":
         return _Weight(tuple(attrs["shape"]), attrs["trainable"])
+    if op == "channel_shuffle":
+        return ChannelShuffle(attrs["groups"])
+    if op == "learned_group_conv":
+        return LearnedGroupConv(in_shapes[0][1], attrs["out_channels"], attrs["groups"],
+                                attrs["condense_factor"])
     raise ArchError(f"the builder cannot make op {op!r}")
 
 

@@ -23,6 +23,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import FitnasError
+from .builder import ChannelShuffle, LearnedGroupConv
 from .graph import INPUT, ArchGraph, Node
 
 __all__ = ["TraceResult", "trace"]
@@ -87,6 +88,11 @@ def _map_module(m: nn.Module, args: Sequence[Any]) -> Mapped | None:
         return "dropout", {"p": m.p}, list(args)
     if isinstance(m, nn.Flatten) and m.end_dim == -1:
         return "flatten", {"start_dim": m.start_dim}, list(args)
+    if isinstance(m, (nn.ChannelShuffle, ChannelShuffle)):
+        return "channel_shuffle", {"groups": int(m.groups)}, list(args[:1])
+    if isinstance(m, LearnedGroupConv):
+        return "learned_group_conv", {"out_channels": m.out_channels, "groups": m.groups,
+                                      "condense_factor": m.condense_factor}, list(args[:1])
     return None
 
 
@@ -124,6 +130,13 @@ def _cat(args: Sequence[Any], kwargs: dict[str, Any]) -> Mapped | None:
     if not isinstance(tensors, (list, tuple)) or not all(isinstance(t, fx.Node) for t in tensors):
         return None
     return ("concat", {"dim": dim}, list(tensors)) if dim >= 1 else None
+
+
+def _channel_shuffle(args: Sequence[Any], kwargs: dict[str, Any]) -> Mapped | None:
+    a = _bind(("input", "groups"), args, kwargs, {})
+    if a is None or not isinstance(a["groups"], int):
+        return None
+    return "channel_shuffle", {"groups": a["groups"]}, [a["input"]]
 
 
 def _dropout(args: Sequence[Any], kwargs: dict[str, Any]) -> Mapped | None:
@@ -181,6 +194,8 @@ _FUNCTIONS: dict[Any, Callable[[Sequence[Any], dict[str, Any]], Mapped | None]] 
     operator.add: _binary("add"), operator.iadd: _binary("add"), torch.add: _binary("add"),
     operator.mul: _binary("mul"), operator.imul: _binary("mul"), torch.mul: _binary("mul"),
     torch.flatten: _flatten, torch.cat: _cat, torch.concat: _cat,
+    F.channel_shuffle: _channel_shuffle, torch.channel_shuffle: _channel_shuffle,
+    torch.native_channel_shuffle: _channel_shuffle,
     F.dropout: _dropout, F.max_pool2d: _max_pool, F.avg_pool2d: _avg_pool, torch.mean: _mean,
     F.adaptive_avg_pool2d: lambda args, kwargs: _adaptive(
         args[1] if len(args) > 1 else kwargs["output_size"], args),
@@ -243,7 +258,9 @@ def trace(model: nn.Module, input_shape: Sequence[int], name: str = "") -> Trace
     """Trace ``model`` on an input of ``input_shape`` into an :class:`ArchGraph`."""
     model.eval()
     try:
-        gm = fx.symbolic_trace(model)
+        tracer = _Tracer()
+        traced = tracer.trace(model)
+        gm = fx.GraphModule(tracer.root, traced, type(model).__name__)
     except Exception as err:  # torch.fx raises many kinds of errors on dynamic control flow
         raise FitnasError(
             f"cannot trace {type(model).__name__} with torch.fx ({type(err).__name__}: "
@@ -335,6 +352,14 @@ def _unused_parameters(model: nn.Module, gm: fx.GraphModule) -> dict[str, int]:
         owner = path.rsplit(".", 1)[0] if "." in path else path
         unused[owner.split(".")[0]] = unused.get(owner.split(".")[0], 0) + param.numel()
     return unused
+
+
+class _Tracer(fx.Tracer):
+    """fx's tracer, keeping the builder's group modules whole (they map to one op each)."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, (ChannelShuffle, LearnedGroupConv)) or super().is_leaf_module(
+            m, module_qualified_name)
 
 
 class _ShapeProp(ShapeProp):

@@ -23,11 +23,11 @@ __all__ = ["register", "run_resume", "run_search"]
 
 #: The names ``--space`` and ``--strategy`` list in the help (kept here so that ``fitnas --help``
 #: imports neither torch nor the strategies; a test checks them against the registries).
-SPACE_NAMES = ("chain", "cells", "nb201")
-STRATEGY_NAMES = ("random", "coordinate", "evolution", "growtrim", "reinforce")
+SPACE_NAMES = ("chain", "cells", "nb201", "dppnet")
+STRATEGY_NAMES = ("random", "coordinate", "evolution", "growtrim", "reinforce", "progressive")
 
 RUN_FILES = ("study.db", "study.db-wal", "study.db-shm", "pareto.csv", "summary.json",
-             "report.html", "pareto.png", "progress.png", "lifetime.png")
+             "report.html", "pareto.png", "progress.png", "lifetime.png", "device_fronts.png")
 RUN_FOLDERS = ("trials", "best", "export", "ensemble")
 
 

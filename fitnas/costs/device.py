@@ -12,11 +12,13 @@ on every board, so fitnas estimates these costs before anything is built, from t
 kind          ops                                              work ``W`` (per layer)
 ============= ================================================ ==============================
 conv          conv2d (groups < channels, kernel > 1x1), fac_conv  MACs
+              learned_group_conv (its condensed 1x1 group conv)
 depthwise     dwconv, conv2d with groups = input channels      MACs
 pointwise     pwconv, conv2d 1x1 with groups 1                 MACs
 linear        linear                                           MACs
 pool          maxpool, avgpool (window), global/adaptive pool  elements read (window x output)
 elementwise   batchnorm, activations, add, mul, concat, zero   output elements
+              channel_shuffle (a copy)
 ============= ================================================ ==============================
 
 Views (identity, flatten, dropout) and weights (``parameter``) cost nothing. Batch norm after a
@@ -364,7 +366,7 @@ def layer_kind(op: str, attrs: Mapping[str, Any], in_channels: int | None) -> st
     """The :data:`LAYER_KINDS` entry of a node, or ``None`` for a view or a weight."""
     if op in _VIEWS:
         return None
-    if op in ("conv2d", "fac_conv"):
+    if op in ("conv2d", "fac_conv", "learned_group_conv"):
         if op == "conv2d":
             groups = attrs.get("groups", 1)
             if in_channels is not None and groups == in_channels and groups > 1:

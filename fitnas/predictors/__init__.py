@@ -5,6 +5,8 @@
   (paper 000 Table 4);
 * :func:`merit_score`: paper 000 eq. 4, accuracy gain against memory growth;
 * :func:`ndcg_at_k`, :func:`ap_at_k`: the ranking metrics of paper 000 Table 4;
+* :class:`LSTMRegressor`: the accuracy regressor of DPP-Net's progressive search (paper 003
+  section 4.1; PNAS' LSTM ensemble), ``fitnas.strategies.progressive``;
 * :class:`TokenPolicy`: MONAS' robot network (paper 003 section 3), trained by REINFORCE
   (``fitnas.strategies.reinforce``).
 """
@@ -16,6 +18,7 @@ from .merit import merit_score
 from .metrics import ap_at_k, ndcg_at_k
 from .policy import TokenPolicy
 from .ranking import GRURegressor, RankingController
+from .regressor import LSTMRegressor
 
-__all__ = ["GRURegressor", "RankingController", "Sample", "TokenPolicy", "ap_at_k",
+__all__ = ["GRURegressor", "LSTMRegressor", "RankingController", "Sample", "TokenPolicy", "ap_at_k",
            "merit_score", "ndcg_at_k"]

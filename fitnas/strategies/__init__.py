@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import coordinate, evolution, growtrim, random_search, reinforce
+from . import coordinate, evolution, growtrim, progressive, random_search, reinforce
 from ._base import (
     Candidate,
     NoFeasibleArchitecture,
@@ -32,6 +32,7 @@ __all__ = [
     "evolution",
     "growtrim",
     "list_strategies",
+    "progressive",
     "random_search",
     "register_strategy",
     "reinforce",

@@ -12,6 +12,9 @@
   (validation accuracy every ``eval_every`` epochs) is recorded to judge "traction".
 * Weight inheritance from a parent (paper 000 section 4, ``fitnas.train.inherit``).
 * Final training (``final``): train on train plus validation, report test accuracy.
+* Schedules inside the model: at the start of every epoch, each submodule with a
+  ``set_progress(fraction)`` method gets the fraction of the budget done (CondenseNet's
+  condensing stages, ``fitnas.arch.builder.LearnedGroupConv``).
 
 A candidate that fails (the loss becomes NaN or infinite, an exception, out of memory) comes
 back with ``state == TrialState.FAILED`` and the reason; only bad settings or a model that does not
@@ -124,6 +127,12 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]
             {"params": rest, "weight_decay": 0.0}]
 
 
+def _progress_hooks(module: nn.Module) -> list[Callable[[float], None]]:
+    """The ``set_progress`` methods of ``module``'s submodules (called once per epoch)."""
+    hooks = (getattr(m, "set_progress", None) for m in module.modules())
+    return [hook for hook in hooks if callable(hook)]
+
+
 class Trainer:
     """Trains ArchGraphs; ``Trainer(config)`` or ``Trainer(epochs=5, lr=0.1)``."""
 
@@ -219,6 +228,7 @@ class Trainer:
         loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         eval_steps = max(1, round(cfg.eval_every * per_epoch))
         step, loss_sum, loss_n, lr = 0, 0.0, 0, cfg.lr
+        hooks = _progress_hooks(module)
         module.train()
         while True:
             perm = torch.randperm(n, generator=gen).to(device)
@@ -228,6 +238,9 @@ class Trainer:
                                                     else 1.0)
                 if frac >= 1.0:
                     break
+                if b == 0:
+                    for hook in hooks:
+                        hook(frac)
                 idx = perm[b * bs:(b + 1) * bs]
                 x = x_all.index_select(0, idx)
                 y = y_all.index_select(0, idx)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fitnas.arch import ArchGraph, create_op, list_ops
-from fitnas.arch.builder import build
+from fitnas.arch.builder import build, deployed_params
 from fitnas.costs import count_macs, count_params
 from fitnas.errors import ArchError
 
@@ -49,6 +49,10 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("zero", {"stride": 2}, (1, 3, 5, 5)),
     ("linear", {"out_features": 7}, (2, 9)),
     ("linear", {"out_features": 3, "bias": False}, (2, 4, 9)),
+    ("channel_shuffle", {"groups": 3}, (2, 6, 4, 5)),
+    ("channel_shuffle", {"groups": 1}, (1, 4, 3, 3)),
+    ("learned_group_conv", {"out_channels": 8}, (2, 12, 5, 4)),
+    ("learned_group_conv", {"out_channels": 6, "groups": 3, "condense_factor": 2}, (1, 4, 3, 3)),
 ]
 
 
@@ -70,7 +74,7 @@ def test_op_matches_its_module(op: str, attrs: dict[str, Any], shape: tuple[int,
     with torch.inference_mode():
         out = module(torch.randn(shape))
     assert tuple(out.shape) == graph.shape("x")
-    assert count_params(graph) == sum(p.numel() for p in module.parameters())
+    assert count_params(graph) == deployed_params(module)  # learned_group_conv: as deployed
     assert count_macs(graph) == measured_macs(graph)
 
 

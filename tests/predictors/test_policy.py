@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from fitnas.predictors.policy import TokenPolicy
-from fitnas.spaces import SearchSpace, create_space
+from fitnas.spaces import SearchSpace, create_space, list_spaces
 
 
-@pytest.mark.parametrize("name", ["chain", "cells", "nb201"])
+@pytest.mark.parametrize("name", list_spaces())
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_batched_log_probs_equal_the_one_episode_ones(name: str, cell: str) -> None:
     space: SearchSpace = create_space(name)

@@ -24,6 +24,7 @@ from fitnas.strategies import (
     create_strategy,
     growtrim,
     list_strategies,
+    progressive,
     reinforce,
 )
 from fitnas.study.setup import parse_options
@@ -42,6 +43,7 @@ CASES = [pytest.param(name, variant, id=variant_id(name, variant))
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("coordinate", "variant"): coordinate.VARIANTS,
     ("growtrim", "controller"): growtrim.CONTROLLERS,
+    ("progressive", "tiebreak"): progressive.TIEBREAKS,
     ("reinforce", "reward"): reinforce.REWARDS,
     ("reinforce", "cell"): ("lstm", "gru"),
 }

@@ -19,6 +19,9 @@ and of each constructor:
   ``lr``, ``entropy_weight``, ``baseline_decay``, ``clip``, ``bound_samples``,
   ``max_resamples``, ``baseline=quantile|moving``, ``quantile``, ``elite``; its energy and
   power rewards run with the ``host`` device model's costs;
+* ``progressive`` (DPP-Net, paper 003 section 4.1): ``k``, ``max_layers``, ``ensemble``,
+  ``epochs`` (the regressor's), ``warm_start``, ``tiebreak=hypervolume|crowding``, ``early``
+  (a budget name, ``none``);
 * every strategy: ``budget`` (the planned evaluations; ``fitnas search`` sets it from
   ``--trials``).
 
@@ -40,6 +43,9 @@ __all__ = ["NOT_OPTIONS", "SUITE_OPTIONS", "VARIANTS", "option_text", "variant_i
 _SHORT: dict[str, Any] = {"nrandom": 3, "nadapt": 3, "nfinal": 2}
 #: growtrim: an iteration (and a retraining of the controller) every two trials.
 _FAST: dict[str, Any] = {"k": 2, "controller_epochs": 3}
+
+#: progressive: small rounds and a short regressor fit.
+_SMBO: dict[str, Any] = {"ensemble": 2, "epochs": 3}
 
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "random": [
@@ -119,6 +125,24 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"refit_growth": 1, **_FAST},  # refitted every iteration, as the paper does
         {"refit_growth": 3.0, **_FAST},
         {"budget": 12, **_FAST},
+    ],
+    "progressive": [
+        {},  # k 8: the root, a round of 8, then the next round within the suite's dozen
+        {"k": 2, **_SMBO},  # a round (and a refit of the regressor) every two trials
+        {"k": 1, **_SMBO},  # a chain of single selections
+        {"k": 3, "tiebreak": "hypervolume", **_SMBO},
+        {"k": 3, "tiebreak": "crowding", **_SMBO},
+        {"k": 3, "max_layers": 2, **_SMBO},  # the root and its children only
+        {"k": 3, "max_layers": 4, **_SMBO},
+        {"k": 2, "ensemble": 1, "epochs": 2},
+        {"k": 3, "ensemble": 3, "epochs": 2},
+        {"k": 2, "epochs": 1},
+        {"k": 2, "warm_start": True, "epochs": 4},  # updates of epochs // 4 = 1
+        {"k": 2, "warm_start": False, **_SMBO},  # refitted from scratch every round
+        {"k": 3, "early": "none", **_SMBO},  # every candidate trained fully
+        {"k": 3, "early": None, **_SMBO},  # the same from Python
+        {"k": 3, "early": "finetune", **_SMBO},  # another budget name
+        {"budget": 12, "k": 3, **_SMBO},
     ],
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import conv, elementwise, pool, structural
+from . import conv, elementwise, group, pool, structural
 from ._base import Attrs, OpSpec, Shape, create_op, list_ops, numel, register_op
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "conv",
     "create_op",
     "elementwise",
+    "group",
     "list_ops",
     "numel",
     "pool",

@@ -50,6 +50,7 @@ from typing import Any
 
 from ...errors import ArchError
 from ._base import Attrs, OpSpec, Shape, register_op
+from .conv import _check_image
 
 __all__ = ["ChannelShuffle", "LearnedGroupConv"]
 
@@ -58,13 +59,6 @@ def _positive(op: str, key: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ArchError(f"{op}.{key} must be a positive int, got {value!r}")
     return value
-
-
-def _image(spec: OpSpec, in_shapes: Sequence[Shape]) -> Shape:
-    shape = in_shapes[0]
-    if len(shape) != 4:
-        raise spec.fail(f"needs a 4-D (N, C, H, W) input, got shape {tuple(shape)}")
-    return shape
 
 
 class ChannelShuffle(OpSpec):
@@ -78,7 +72,7 @@ class ChannelShuffle(OpSpec):
         _positive(self.name, "groups", attrs["groups"])
 
     def output_shape(self, attrs: Attrs, in_shapes: Sequence[Shape]) -> Shape:
-        shape = _image(self, in_shapes)
+        shape = _check_image(self, in_shapes)
         if shape[1] % attrs["groups"]:
             raise self.fail(
                 f"{shape[1]} input channels are not divisible by groups {attrs['groups']}"
@@ -108,7 +102,7 @@ class LearnedGroupConv(OpSpec):
         return in_shapes[0][1] // attrs["condense_factor"]
 
     def output_shape(self, attrs: Attrs, in_shapes: Sequence[Shape]) -> Shape:
-        n, c, h, w = _image(self, in_shapes)
+        n, c, h, w = _check_image(self, in_shapes)
         if c % attrs["condense_factor"]:
             raise self.fail(
                 f"{c} input channels are not divisible by condense_factor "

@@ -4,11 +4,10 @@ For each family of networks: the median reduction (default peak / best peak), th
 median and largest solve time of ``fitnas.costs.schedule.best_order``, and how often the exact
 search finished within the time limit. Families:
 
-* ``darts``: DARTS-like networks built here (the ``darts`` space does not exist yet): a stem, 8
-  cells with reductions at 1/3 and 2/3; each cell has 2 inputs (the two previous cells,
-  preprocessed by relu-conv1x1-bn), 4 intermediate nodes each the sum of two random DARTS ops
-  (separable and dilated convs as relu/dwconv/pwconv/batchnorm chains, pools, skip) applied to
-  two earlier nodes, and the concatenation of the 4 nodes as output.
+* ``darts``: random genotypes of the ``darts`` space (``fitnas.spaces.darts``: DARTS' search
+  network, a stem, 8 cells with reductions at 1/3 and 2/3, C = 16, 32x32; each cell reads the
+  two previous cells' outputs, preprocessed, and concatenates 4 intermediate nodes, each the sum
+  of two DARTS ops on two distinct earlier states).
 * ``cells``: random networks of the ``cells`` space (MemNAS blocks), when ``fitnas.spaces``
   has it.
 * ``randwire-ws`` and ``randwire-er``: randomly wired graphs (RandWire: Xie et al. 2019) of 20
@@ -39,74 +38,14 @@ from fitnas.costs import peak_activation_bytes
 from fitnas.costs.schedule import best_order
 
 Nodes = list[tuple[str, str, tuple[str, ...], dict[str, Any]]]
-DARTS_OPS = ("sep3", "sep5", "dil3", "dil5", "max", "avg", "skip")
 
 
-def _darts_op(nodes: Nodes, prefix: str, op: str, src: str, c: int, stride: int) -> str:
-    """Append the nodes of one DARTS op on ``src`` (``c`` channels); return its output."""
-    def add(suffix: str, kind: str, inputs: tuple[str, ...], **attrs: Any) -> str:
-        name = f"{prefix}_{suffix}"
-        nodes.append((name, kind, inputs, attrs))
-        return name
+def darts_networks(count: int) -> list[ArchGraph]:
+    """Random genotypes of the ``darts`` space (DARTS' search network: 8 cells, C = 16)."""
+    from fitnas.spaces import create_space
 
-    if op in ("sep3", "sep5", "dil3", "dil5"):
-        k = 3 if op.endswith("3") else 5
-        dil = 2 if op.startswith("dil") else 1
-        rounds = 2 if op.startswith("sep") else 1
-        x = src
-        for r in range(rounds):
-            s = stride if r == 0 else 1
-            x = add(f"r{r}", "relu", (x,))
-            x = add(f"dw{r}", "dwconv", (x,), kernel=k, stride=s, padding=dil * (k // 2),
-                    dilation=dil)
-            x = add(f"pw{r}", "pwconv", (x,), out_channels=c)
-            x = add(f"bn{r}", "batchnorm", (x,))
-        return x
-    if op in ("max", "avg"):
-        return add("pool", "maxpool" if op == "max" else "avgpool", (src,), kernel=3,
-                   stride=stride, padding=1)
-    if stride == 1:
-        return add("skip", "identity", (src,))
-    return _relu_conv_bn(nodes, prefix, src, c, stride)
-
-
-def _relu_conv_bn(nodes: Nodes, prefix: str, src: str, c: int, stride: int) -> str:
-    """DARTS' ReLUConvBN with a 1x1 conv (its preprocessing, and skip at stride 2)."""
-    nodes.append((f"{prefix}_r", "relu", (src,), {}))
-    nodes.append((f"{prefix}_c", "conv2d", (f"{prefix}_r",),
-                  {"out_channels": c, "kernel": 1, "stride": stride, "bias": False}))
-    nodes.append((f"{prefix}_bn", "batchnorm", (f"{prefix}_c",), {}))
-    return f"{prefix}_bn"
-
-
-def darts_network(seed: int, c: int = 16, n_cells: int = 8, size: int = 32) -> ArchGraph:
-    """A DARTS-like network: random normal and reduction cells (each shared by its cells)."""
-    rng = random.Random(seed)
-    genotype = {red: [[(rng.choice(DARTS_OPS), j) for j in rng.sample(range(i + 2), 2)]
-                      for i in range(4)] for red in (False, True)}
-    nodes: Nodes = [("stem", "conv2d", (INPUT,), {"out_channels": 3 * c, "kernel": 3,
-                                                   "padding": 1, "bias": False}),
-                    ("stem_bn", "batchnorm", ("stem",), {})]
-    prev_prev, prev, prev_red = "stem_bn", "stem_bn", False
-    for k in range(n_cells):
-        red = k in (n_cells // 3, 2 * n_cells // 3)
-        if red:
-            c *= 2
-        s0 = _relu_conv_bn(nodes, f"c{k}_pre0", prev_prev, c, 2 if prev_red else 1)
-        s1 = _relu_conv_bn(nodes, f"c{k}_pre1", prev, c, 1)
-        states = [s0, s1]
-        for i, pair in enumerate(genotype[red]):
-            outs = []
-            for j, (op, src) in enumerate(pair):
-                stride = 2 if red and src < 2 else 1
-                outs.append(_darts_op(nodes, f"c{k}_n{i}_{j}", op, states[src], c, stride))
-            nodes.append((f"c{k}_n{i}", "add", tuple(outs), {}))
-            states.append(f"c{k}_n{i}")
-        nodes.append((f"c{k}_out", "concat", tuple(states[2:]), {}))
-        prev_prev, prev, prev_red = prev, f"c{k}_out", red
-    nodes += [("gap", "global_avgpool", (prev,), {"keepdim": False}),
-              ("fc", "linear", ("gap",), {"out_features": 10})]
-    return ArchGraph((1, 3, size, size), nodes, name=f"darts-{seed}")
+    space = create_space("darts", input_shape=(1, 3, 32, 32), channels=16, layers=8)
+    return [space.decode(space.sample(seed)) for seed in range(count)]
 
 
 def randwire(seed: int, n: int, kind: str, c: int = 8, size: int = 16) -> ArchGraph:
@@ -173,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     families: list[tuple[str, list[ArchGraph]]] = [
-        ("darts (8 cells, C=16, 32x32)", [darts_network(s) for s in range(args.count)]),
+        ("darts (8 cells, C=16, 32x32)", darts_networks(args.count)),
     ]
     cells = cells_networks(args.count)
     if cells:

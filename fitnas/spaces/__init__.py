@@ -7,7 +7,7 @@ registered space through ``fitnas.modelspec``, which asks this registry.
 
 from __future__ import annotations
 
-from . import cells, chain, dppnet, nb201
+from . import cells, chain, darts, dppnet, nb201
 from ._base import (
     Encoding,
     FailValidArch,
@@ -31,6 +31,7 @@ __all__ = [
     "cells",
     "chain",
     "create_space",
+    "darts",
     "dppnet",
     "list_spaces",
     "nb201",

@@ -88,6 +88,6 @@ def test_bad_encodings_are_one_line_and_exit_2(model: str, message: str,
 
 def test_spaces_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["spaces", "nope"]) == 2
-    assert "known: cells, chain, dppnet, nb201" in capsys.readouterr().err
+    assert "known: cells, chain, darts, dppnet, nb201" in capsys.readouterr().err
     assert main(["spaces", "--sample", "2"]) == 2
     assert "need a space NAME" in capsys.readouterr().err

@@ -31,6 +31,8 @@ def small(name: str) -> SearchSpace:
         kwargs["filters"] = 8
     if name == "nb201":
         kwargs.update(channels=4, cells_per_stage=1)
+    if name == "darts":
+        kwargs.update(channels=4, layers=3)
     return create_space(name, **kwargs)
 
 

@@ -35,10 +35,11 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def format_count(n: int) -> str:
-    """Human form of a count (parameters, MACs) with K, M and G (decimal)."""
+def format_count(n: float) -> str:
+    """Human form of a count (parameters, MACs) with K, M and G (decimal); a float count (an
+    expected cost) below 1000 is rounded to 3 significant digits."""
     if n < 1000:
-        return str(n)
+        return str(int(n)) if n == int(n) else f"{n:.3g}"
     value = float(n)
     for unit in ("K", "M", "G", "T"):
         value /= 1000.0

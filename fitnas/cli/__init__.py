@@ -26,7 +26,7 @@ __all__ = ["COMMANDS", "main"]
 #: Modules of ``fitnas.cli`` that define sub-commands, in the order ``--help`` lists them
 #: (``search`` also defines ``resume``; ``report`` also defines ``export``).
 COMMANDS = ["estimate", "spaces", "train", "datasets", "devices", "calibrate", "search", "report",
-            "bench", "ensemble"]
+            "bench", "ensemble", "lug"]
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):

@@ -23,8 +23,9 @@ __all__ = ["register", "run_resume", "run_search"]
 
 #: The names ``--space`` and ``--strategy`` list in the help (kept here so that ``fitnas --help``
 #: imports neither torch nor the strategies; a test checks them against the registries).
-SPACE_NAMES = ("chain", "cells", "nb201", "dppnet")
-STRATEGY_NAMES = ("random", "coordinate", "evolution", "growtrim", "reinforce", "progressive")
+SPACE_NAMES = ("chain", "cells", "nb201", "dppnet", "darts")
+STRATEGY_NAMES = ("random", "coordinate", "evolution", "growtrim", "reinforce", "progressive",
+                  "dcanas")
 
 RUN_FILES = ("study.db", "study.db-wal", "study.db-shm", "pareto.csv", "summary.json",
              "report.html", "pareto.png", "progress.png", "lifetime.png", "device_fronts.png")
@@ -288,6 +289,11 @@ def run_search(args: argparse.Namespace) -> int:
                 _validate(settings)
         elif args.force:
             aside = _set_aside(out)
+        if not args.resume and _is_differentiable(settings) \
+                and not settings.strategy_options.get("derived"):
+            from .lug import supernet_phase
+
+            settings = supernet_phase(settings, out, quiet=args.json)
         study = build_study(settings, out, resume=args.resume, lock=lock)
     except BaseException:
         if aside is not None:  # e.g. a space option the dataset's shape rules out
@@ -340,6 +346,13 @@ def run_resume(args: argparse.Namespace) -> int:
         return _run(study, settings, out, args)
     finally:
         study.close()
+
+
+def _is_differentiable(settings: SearchSettings) -> bool:
+    """Whether the strategy trains a supernet before the Study (``dcanas``)."""
+    from ..strategies import strategy_class
+
+    return bool(getattr(strategy_class(settings.strategy), "differentiable", False))
 
 
 def _validate(settings: SearchSettings) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from . import coordinate, evolution, growtrim, progressive, random_search, reinforce
+from . import coordinate, dcanas, evolution, growtrim, progressive, random_search, reinforce
 from ._base import (
     Candidate,
     NoFeasibleArchitecture,
     NotReady,
     Strategy,
+    StrategyDone,
     StrategyError,
     TrialResult,
     TrialState,
@@ -23,12 +24,14 @@ __all__ = [
     "NoFeasibleArchitecture",
     "NotReady",
     "Strategy",
+    "StrategyDone",
     "StrategyError",
     "TrialResult",
     "TrialState",
     "Verdict",
     "coordinate",
     "create_strategy",
+    "dcanas",
     "evolution",
     "growtrim",
     "list_strategies",

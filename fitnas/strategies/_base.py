@@ -37,6 +37,7 @@ __all__ = [
     "NoFeasibleArchitecture",
     "NotReady",
     "Strategy",
+    "StrategyDone",
     "StrategyError",
     "TrialResult",
     "TrialState",
@@ -54,6 +55,12 @@ class StrategyError(FitnasError):
 
 class NoFeasibleArchitecture(StrategyError):
     """No architecture of the space met the limits within the attempts allowed."""
+
+
+class StrategyDone(StrategyError):
+    """Raised by ``ask`` when the strategy has proposed everything it had (e.g. ``dcanas``,
+    which proposes the networks its supernet searches derived): the Study finishes what is
+    running and ends the search, whatever the verdicts of the trials so far."""
 
 
 class NotReady(StrategyError):

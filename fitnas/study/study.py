@@ -28,6 +28,7 @@ from ..strategies import (
     NoFeasibleArchitecture,
     NotReady,
     Strategy,
+    StrategyDone,
     StrategyError,
     Verdict,
 )
@@ -233,6 +234,9 @@ class Study:
                                 f"strategy {self.strategy.name!r} waits for results, but no "
                                 "candidate is running") from None
                         break  # a synchronous step: wait for a result, then ask again
+                    except StrategyDone:
+                        exhausted = True  # it proposed all it had: finish what is running
+                        break
                     except NoFeasibleArchitecture:
                         if not self.trials((TrialState.COMPLETE, TrialState.FAILED)) and not running:
                             raise

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..spaces import SearchSpace
 
 __all__ = ["BACKENDS", "Done", "InProcessWorkers", "Job", "ProcessWorkers", "RayWorkers",
-           "Workers", "create_workers", "run_job"]
+           "Workers", "create_workers", "run_job", "start_ray"]
 
 BACKENDS = ("local", "ray")
 
@@ -285,6 +285,29 @@ class ProcessWorkers(Workers):
             slot.conn.close()
 
 
+def start_ray(n: int, address: str | None = None) -> bool:
+    """Join the Ray cluster at ``address``, or start a private local instance of ``n`` CPUs
+    on the loopback address; ``False`` when Ray was already running (the caller does not own
+    it). One-line :class:`FitnasError` when Ray is missing or does not start."""
+    try:
+        import ray
+    except ImportError:
+        raise FitnasError("--backend ray needs Ray: pip install 'ray'") from None
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+    else:  # a private local instance, reachable on the loopback address only
+        kwargs["num_cpus"] = max(n, 1)
+        kwargs["_node_ip_address"] = "127.0.0.1"
+    try:
+        ray.init(**kwargs)
+    except Exception as err:
+        raise FitnasError(f"cannot start or join Ray ({address or 'local'}): {err}") from None
+    return True
+
+
 class RayWorkers(Workers):
     """Ray tasks on a local instance (``ray.init()``) or a cluster (``address``)."""
 
@@ -294,20 +317,7 @@ class RayWorkers(Workers):
         except ImportError:
             raise FitnasError("--backend ray needs Ray: pip install 'ray'") from None
         self.ray = ray
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
-                kwargs["address"] = address
-            else:  # a private local instance, reachable on the loopback address only
-                kwargs["num_cpus"] = max(n, 1)
-                kwargs["_node_ip_address"] = "127.0.0.1"
-            try:
-                ray.init(**kwargs)
-            except Exception as err:
-                raise FitnasError(f"cannot start or join Ray ({address or 'local'}): {err}") from None
-            self._owns_ray = True
-        else:
-            self._owns_ray = False
+        self._owns_ray = start_ray(n, address)
         self.capacity = n
         self._payload = ray.put(pickle.dumps((space, evaluator)))
         self._task = ray.remote(num_cpus=1, max_retries=0)(_ray_run)

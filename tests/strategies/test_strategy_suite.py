@@ -26,6 +26,7 @@ from fitnas.strategies import (
     list_strategies,
     progressive,
     reinforce,
+    strategy_class,
 )
 from fitnas.study.setup import parse_options
 
@@ -34,11 +35,16 @@ from .variants import NOT_OPTIONS, SUITE_OPTIONS, VARIANTS, option_text, variant
 TABLE = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_12epoch.csv"
 SMALL = {"chain": {"input_shape": (1, 1, 8, 8), "classes": 10},
          "cells": {"input_shape": (1, 1, 8, 8), "classes": 10, "filters": 8, "max_blocks": 2},
-         "nb201": {}}
+         "nb201": {},
+         "darts": {"input_shape": (1, 3, 8, 8), "classes": 10, "channels": 4, "layers": 3}}
 #: Every (strategy, variant) pair; a strategy missing from VARIANTS runs with its defaults
 #: (and fails ``test_every_constructor_keyword_has_a_variant``).
 CASES = [pytest.param(name, variant, id=variant_id(name, variant))
-         for name in list_strategies() for variant in VARIANTS.get(name, [{}])]
+         for name in list_strategies() for variant in VARIANTS.get(name, [{}])
+         if not getattr(strategy_class(name), "differentiable", False)]
+#: A differentiable strategy (``dcanas``) proposes only what its supernet searches derived,
+#: on the spaces a supernet exists for: it has its own ask/tell, replay and Study checks in
+#: ``test_dcanas.py`` (its variants are still listed, for the keyword check below).
 #: Options whose accepted values are a fixed list: every value must have a variant.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("coordinate", "variant"): coordinate.VARIANTS,

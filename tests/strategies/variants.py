@@ -144,6 +144,17 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"k": 3, "early": "finetune", **_SMBO},  # another budget name
         {"budget": 12, "k": 3, **_SMBO},
     ],
+    "dcanas": [  # test_dcanas.py, not the shared suite: it proposes what a supernet derived
+        {},
+        {"cost": "params"},
+        {"cost": "macs", "target": 50000.0},
+        {"constraint": False},
+        {"constraint": True, "lug": "lug.json"},
+        {"searches": 2, "epochs": 2, "batch_size": 16, "budget": 2},
+        {"lr": 0.1, "arch_lr": 0.001, "lambda_lr": 0.2},
+        {"bottleneck": 1, "weight_sharing": False, "derived_cells": False},
+        {"bottleneck": 2, "weight_sharing": True, "derived_cells": True},
+    ],
 }
 
 #: Constructor keywords the suite sets itself in every run.
@@ -153,6 +164,8 @@ SUITE_OPTIONS = frozenset({"seed"})
 NOT_OPTIONS: dict[str, dict[str, str]] = {
     "random": {"seen": "the fingerprint set a strategy that samples at random in one of its "
                        "phases shares with its RandomSearch; not saved by get_config"},
+    "dcanas": {"derived": "the genotypes the supernet searches derived, written by `fitnas "
+                          "search` before the Study (saved by get_config, so a resume replays)"},
 }
 
 

@@ -1,0 +1,145 @@
+"""DCA-NAS on Fashion-MNIST under three parameter limits, against random search at the same
+wall time (paper 004 Fig. 2 in our setting).
+
+1. A look-up graph (``fitnas lug build``) for the ``darts`` space on the data: one supernet
+   search per search-time target K_s (paper 004 section 3.2.1).
+2. For each limit and seed: ``fitnas search --strategy dcanas:lug=...`` (the supernet at the
+   K_s read off the graph, the derived network trained from scratch, recorded and exported),
+   timed; then ``fitnas search --strategy random`` in the same space, under the same limit, for
+   the same wall time.
+3. The table: the derived network's parameters and whether it meets the limit, its test
+   accuracy, and random search's best network and test accuracy at equal time.
+
+Run: ``python benchmarks/dcanas_fashion.py [--space darts:channels=8,layers=5] [--subset 2000]
+[--limits 25K,35K,50K] [--seeds 0,1,2] [--epochs 6] [--supernet epochs=8,batch_size=32]
+[--out runs/dcanas-fashion]`` (needs Debian's dataset-fashion-mnist). Writes the
+``dcanas-fashion`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import machine_line, write_section
+
+from fitnas.cli import main as fitnas_main
+from fitnas.constraints import parse_count
+from fitnas.data import create_dataset
+from fitnas.spaces import create_space
+from fitnas.study.setup import parse_options
+from fitnas.supernet.expected import ExpectedCost
+from fitnas.supernet.lug import LookupGraph
+from fitnas.units import format_count
+
+
+def run(argv: list[str]) -> float:
+    """Run ``fitnas ARGV``; its wall time in seconds (a failure stops the benchmark)."""
+    print("$ fitnas " + shlex.join(argv), file=sys.stderr, flush=True)
+    start = time.monotonic()
+    code = fitnas_main(argv)
+    if code != 0:
+        raise SystemExit(f"fitnas {' '.join(argv[:1])} exited with {code}")
+    return time.monotonic() - start
+
+
+def best_of(out: Path) -> dict[str, Any]:
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary.get("best") or {}
+    return {"params": best.get("params"), "test": best.get("test_accuracy"),
+            "val": best.get("accuracy"), "trials": sum(summary["counts"].values())}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--space", default="darts:channels=8,layers=5")
+    p.add_argument("--subset", type=int, default=2000)
+    p.add_argument("--limits", default="25K,35K,50K")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--targets", help="K_s of the look-up graph (default: the cheapest network "
+                                     "times 1.5, 2.5, 4 and 6)")
+    p.add_argument("--epochs", type=float, default=6.0, help="training epochs of a network")
+    p.add_argument("--supernet", default="epochs=8,batch_size=32")
+    p.add_argument("--workers", type=int, default=1, help="look-up graph searches at once")
+    p.add_argument("--out", default="runs/dcanas-fashion")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name, _, opts = args.space.partition(":")
+    data = create_dataset("fashion-mnist", subset=args.subset)
+    space = create_space(name, input_shape=data.input_shape, classes=data.classes,
+                         **parse_options(opts, "--space"))
+    smallest = ExpectedCost(space, "params").smallest()
+    targets = args.targets or ",".join(str(int(smallest * f)) for f in (1.5, 2.5, 4, 6))
+    common = ["--data", "fashion-mnist", "--subset", str(args.subset), "--space", args.space]
+    lug = out / "lug.json"
+    lug_seconds = run(["lug", "build", *common[:4], "--space", args.space, "--targets", targets,
+                       "--supernet", args.supernet, "--workers", str(args.workers),
+                       "--out", str(lug)])
+    graph = LookupGraph.load(lug)
+    supernet = ",".join(f"{k}={v}" for k, v in parse_options(args.supernet, "s").items())
+    rows = []
+    for limit_text in args.limits.split(","):
+        limit = int(parse_count(limit_text))
+        for seed in (int(s) for s in args.seeds.split(",")):
+            base = [*common, "--device", "none", "--max-params", str(limit), "--epochs",
+                    str(args.epochs), "--seed", str(seed), "--json"]
+            d_out, r_out = out / f"dcanas-{limit}-{seed}", out / f"random-{limit}-{seed}"
+            seconds = run(["search", *base, "--strategy", f"dcanas:lug={lug},{supernet}",
+                           "--budget", "1,30m", "--force", "--out", str(d_out)])
+            run(["search", *base, "--strategy", "random", "--budget", f"{int(seconds)}s",
+                 "--force", "--out", str(r_out)])
+            found = json.loads((d_out / "supernet.json").read_text())
+            rows.append({"limit": limit, "seed": seed, "seconds": seconds,
+                         "target": found["target"], "dcanas": best_of(d_out),
+                         "derived": found["searches"][0]["k_derived"],
+                         "random": best_of(r_out)})
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    write_section("dcanas-fashion", report(args, graph, lug_seconds, rows))
+
+
+def _acc(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def report(args: argparse.Namespace, graph: LookupGraph, lug_seconds: float,
+           rows: list[dict[str, Any]]) -> str:
+    command = "python benchmarks/dcanas_fashion.py " + shlex.join(
+        [f"--space={args.space}", f"--subset={args.subset}", f"--limits={args.limits}",
+         f"--seeds={args.seeds}", f"--epochs={args.epochs:g}", f"--supernet={args.supernet}"])
+    lines = ["## dcanas-fashion: DCA-NAS under parameter limits vs random search at equal "
+             "time (paper 004 Fig. 2)", "", f"`{command}`", "", machine_line(), "",
+             f"Look-up graph ({len(graph.points)} searches, {lug_seconds:.0f} s): "
+             + ", ".join(f"K_s {format_count(p.target)} -> K_d {format_count(p.derived)}"
+                         for p in graph.points)
+             + f"; cheapest network {format_count(graph.smallest)}.", "",
+             "| limit | seed | K_s | derived params | meets | dcanas test acc | time (s) "
+             "| random trials | random params | random test acc |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        d, q = r["dcanas"], r["random"]
+        lines.append(
+            f"| {format_count(r['limit'])} | {r['seed']} | {format_count(r['target'])} | "
+            f"{format_count(r['derived'])} | {'yes' if r['derived'] <= r['limit'] else 'NO'} | "
+            f"{_acc(d['test'])} | {r['seconds']:.0f} | {q['trials']} | "
+            f"{format_count(q['params']) if q['params'] else '-'} | {_acc(q['test'])} |")
+    lines += ["", "Medians over seeds:", ""]
+    for limit in sorted({r["limit"] for r in rows}):
+        mine = [r for r in rows if r["limit"] == limit]
+        med = [statistics.median([x[k]["test"] or 0.0 for x in mine]) for k in ("dcanas", "random")]
+        met = sum(r["derived"] <= limit for r in mine)
+        lines.append(f"- {format_count(limit)} params: derived networks meet the limit in "
+                     f"{met}/{len(mine)} seeds; median test accuracy dcanas {_acc(med[0])}, "
+                     f"random {_acc(med[1])}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""``fitnas lug build|show``: DCA-NAS's look-up graph, and the supernet phase of ``fitnas search
+--strategy dcanas`` (paper 004; ``fitnas.supernet``).
+
+``fitnas lug build --space darts:... --data fashion-mnist --cost params --targets 40K,80K,160K
+--out lug.json`` runs one supernet search per target (and seed) on ``--workers`` processes or
+Ray, and stores the (K_s, K_d) points with the space, dataset and cost they hold for;
+``fitnas search --strategy dcanas:lug=lug.json --max-params 100K`` then searches at the target
+read off it. ``fitnas lug show FILE`` prints the points and the fitted curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FitnasError
+
+if TYPE_CHECKING:
+    from ..study.setup import SearchSettings
+
+__all__ = ["register", "supernet_phase"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("lug", help="DCA-NAS look-up graphs: search-time target -> "
+                                          "derived network size",
+                              description="Build or show a look-up graph (paper 004 section "
+                                          "3.2.1) for `--strategy dcanas:lug=FILE`.")
+    sub = p.add_subparsers(dest="lug_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="search at several targets and store the graph",
+                       description="Run one supernet search per target K_s (and seed), in "
+                                   "parallel, and store each derived network's cost K_d.")
+    b.add_argument("--space", default="darts", help="darts or nb201, with options "
+                                                    "(NAME:KEY=VALUE,...)")
+    b.add_argument("--data", default="digits", help="dataset spec (see `fitnas datasets`)")
+    b.add_argument("--subset", type=float, help="fraction (<1) or number of training images")
+    b.add_argument("--cost", default="params", choices=("params", "macs"),
+                   help="the constrained cost")
+    b.add_argument("--targets", required=True,
+                   help="search-time targets K_s, comma-separated counts (e.g. 40K,80K,160K)")
+    b.add_argument("--seeds", default="0", help="seeds per target, comma-separated")
+    b.add_argument("--supernet", default="",
+                   help="supernet options KEY=VALUE,...: epochs, batch_size, lr, arch_lr, "
+                        "lambda_lr, bottleneck, weight_sharing, derived_cells")
+    b.add_argument("--workers", type=int, default=1, help="searches run at once")
+    b.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where the searches run: local processes or a Ray cluster")
+    b.add_argument("--address", help="Ray cluster address (default: a local Ray)")
+    b.add_argument("--seed", type=int, default=0, help="seeds the data split")
+    b.add_argument("--out", required=True, help="the graph's JSON file")
+    b.set_defaults(handler=run_build)
+    s = sub.add_parser("show", help="print a graph's points and fitted curve",
+                       description="Print a look-up graph's searches, its fitted monotone "
+                                   "curve and, with --limit, the target for a limit.")
+    s.add_argument("file", help="a look-up graph JSON file")
+    s.add_argument("--limit", help="also print the target for this limit (e.g. 100K)")
+    s.set_defaults(handler=run_show)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..constraints import parse_count
+    from ..data import create_dataset
+    from ..spaces import create_space
+    from ..study.setup import parse_options
+    from ..supernet.lug import build_lookup_graph
+    from ..supernet.search import SupernetConfig
+    from ..units import format_count
+
+    name, _, opts = args.space.partition(":")
+    targets = [float(parse_count(t.strip())) for t in args.targets.split(",") if t.strip()]
+    try:
+        seeds = [int(t) for t in args.seeds.split(",") if t.strip()]
+    except ValueError:
+        raise FitnasError(f"--seeds takes comma-separated ints, got {args.seeds!r}") from None
+    if args.workers < 1:
+        raise FitnasError(f"--workers must be at least 1, got {args.workers}")
+    config = SupernetConfig(**_supernet_options(parse_options(args.supernet, "--supernet")))
+    dataset = create_dataset(args.data, seed=args.seed, subset=_subset(args.subset))
+    space = create_space(name, input_shape=dataset.input_shape, classes=dataset.classes,
+                         **parse_options(opts, "--space"))
+
+    def done(point: Any) -> None:
+        print(f"target {format_count(point.target)}, seed {point.seed}: derived "
+              f"{format_count(point.derived)} {args.cost} (K(alpha) {format_count(point.k_alpha)}),"
+              f" {point.seconds:.0f} s", file=sys.stderr)
+
+    graph = build_lookup_graph(space, dataset, args.cost, targets, config, seeds, args.workers,
+                               args.backend, args.address, done)
+    path = graph.save(args.out)
+    print(f"look-up graph of {len(graph.points)} searches written to {path}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..constraints import parse_count
+    from ..supernet.lug import LookupGraph
+    from ..units import format_count
+
+    graph = LookupGraph.load(args.file)
+    print(f"{graph.space} ({', '.join(f'{k}={v}' for k, v in graph.space_config.items())}) on "
+          f"{graph.dataset}, {graph.cost}; cheapest network {format_count(graph.smallest)}")
+    for p in graph.points:
+        print(f"  K_s {format_count(p.target):>8}  seed {p.seed}  ->  K_d "
+              f"{format_count(p.derived):>8}  (K(alpha) {format_count(p.k_alpha)})")
+    print("fitted: " + ", ".join(f"{format_count(x)}->{format_count(y)}"
+                                 for x, y in graph.curve()))
+    if args.limit:
+        limit = float(parse_count(args.limit))
+        print(f"limit {format_count(limit)}: search at K_s = "
+              f"{format_count(graph.target_for(limit))}")
+    return 0
+
+
+def _supernet_options(options: dict[str, Any]) -> dict[str, Any]:
+    from ..strategies.dcanas import SUPERNET_OPTIONS
+
+    unknown = sorted(set(options) - set(SUPERNET_OPTIONS))
+    if unknown:
+        raise FitnasError(f"unknown --supernet option {unknown[0]!r}; accepted: "
+                          f"{', '.join(SUPERNET_OPTIONS)}")
+    return options
+
+
+def _subset(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if value >= 1 else value
+
+
+def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> SearchSettings:
+    """Run the ``dcanas`` strategy's supernet searches for a new run; the settings with the
+    derived genotypes in its options (what the Study proposes), and ``out/supernet.json``."""
+    from ..constraints import Constraints, Limits
+    from ..spaces import create_space
+    from ..strategies import create_strategy
+    from ..strategies.dcanas import DCANASStrategy
+    from ..study.setup import dataset_of
+    from ..supernet.run import plan_search, results_data, run_supernet_searches
+    from ..units import format_count
+
+    dataset = dataset_of(settings)
+    space = create_space(settings.space, input_shape=dataset.input_shape,
+                         classes=dataset.classes, **settings.space_options)
+    strategy = create_strategy(settings.strategy, space, seed=settings.seed,
+                               **settings.strategy_options)
+    if not isinstance(strategy, DCANASStrategy):
+        raise FitnasError(f"strategy {settings.strategy!r} trains no supernet")
+    constraints = Constraints(Limits.from_dict(settings.limits), device=settings.device_model,
+                              latency=settings.latency, devices=settings.objective_devices)
+    plan = plan_search(strategy, space, constraints, settings.data)
+    if not quiet:
+        print(f"fitnas search: dcanas supernet on {dataset.name}: {plan.describe()}",
+              file=sys.stderr)
+
+    def progress(k: int, r: Any) -> None:
+        if quiet:
+            return
+        search = f"search {k + 1}/{strategy.searches} " if strategy.searches > 1 else ""
+        print(f"  {search}supernet epoch {r.epoch}/{r.epochs}: {r.seconds:.1f} s, loss "
+              f"{r.train_loss:.3f}, supernet accuracy {100 * r.val_accuracy:.1f}%, lambda "
+              f"{r.lambda_:.3g}, K(alpha) {format_count(r.k_alpha)}, derived "
+              f"{format_count(r.k_derived)} {plan.cost}: {space.format(r.genotype)}",
+              file=sys.stderr)
+
+    results = run_supernet_searches(strategy, space, dataset, plan, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "supernet.json").write_text(json.dumps(results_data(space, plan, results), indent=2))
+    options = {**settings.strategy_options,
+               "derived": [space.to_data(r.genotype) for r in results]}
+    return dataclasses.replace(settings, strategy_options=options)

@@ -1,0 +1,118 @@
+"""`fitnas search --strategy dcanas` and `fitnas lug build|show` (DCA-NAS, paper 004): the
+supernet runs before the Study, its derived network is checked, trained from scratch,
+recorded and exported; a resumed run does not search again; bad inputs are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fitnas.cli import main
+from fitnas.spaces import create_space
+from fitnas.study import load_run
+from fitnas.supernet.expected import ExpectedCost
+from fitnas.supernet.lug import LookupGraph
+from fitnas.units import format_count
+
+SPACE = "darts:channels=4,layers=3"
+FAST = "epochs=1,batch_size=32"
+BASE = ["search", "--data", "digits", "--subset", "400", "--space", SPACE, "--device", "none",
+        "--epochs", "1", "--budget", "5"]
+
+
+def smallest() -> float:
+    return ExpectedCost(create_space("darts", input_shape=(1, 1, 8, 8), classes=10, channels=4,
+                                     layers=3)).smallest()
+
+
+@pytest.fixture(scope="module")
+def lug(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lug") / "lug.json"
+    low = smallest()
+    targets = f"{int(low * 1.5)},{int(low * 3)}"
+    assert main(["lug", "build", "--space", SPACE, "--data", "digits", "--subset", "400",
+                 "--targets", targets, "--supernet", FAST, "--workers", "2",
+                 "--out", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, lug: Path) -> Path:
+    out = tmp_path_factory.mktemp("dcanas") / "run"
+    limit = int(smallest() * 2)
+    assert main([*BASE, "--strategy", f"dcanas:{FAST},lug={lug}", "--max-params", str(limit),
+                 "--out", str(out), "--json"]) == 0
+    return out
+
+
+def test_the_lug_holds_a_point_per_target_for_its_space_and_dataset(lug: Path, capsys) -> None:
+    graph = LookupGraph.load(lug)
+    assert graph.space == "darts" and graph.dataset == "digits" and len(graph.points) == 2
+    assert graph.space_config["channels"] == 4 and graph.smallest == smallest()
+    assert all(p.derived >= graph.smallest for p in graph.points)
+    assert main(["lug", "show", str(lug), "--limit", str(int(smallest() * 2))]) == 0
+    assert "search at K_s =" in capsys.readouterr().out
+
+
+def test_the_derived_network_is_recorded_trained_and_exported(run: Path) -> None:
+    supernet = json.loads((run / "supernet.json").read_text())
+    assert supernet["source"].startswith("read off the look-up graph")
+    (search,) = supernet["searches"]
+    assert len(search["history"]) == 1 and search["history"][0]["lambda"] >= 0
+    with load_run(run) as record:
+        (trial,) = record.trials()
+        assert trial.state.name == "COMPLETE" and trial.accuracy is not None
+        space = create_space("darts", input_shape=(1, 1, 8, 8), classes=10, channels=4, layers=3)
+        assert space.from_data(trial.encoding) == space.from_data(search["genotype"])
+        assert trial.costs["params"] == search["k_derived"]
+        assert record.settings.strategy_options["derived"] == [search["genotype"]]
+    assert (run / "best" / "model.onnx").exists() and (run / "best" / "memory_plan.json").exists()
+
+
+def test_resume_replays_the_derived_network_without_searching_again(run: Path) -> None:
+    before = (run / "supernet.json").stat().st_mtime_ns
+    assert main(["resume", str(run), "--json"]) == 0
+    assert (run / "supernet.json").stat().st_mtime_ns == before
+    with load_run(run) as record:
+        assert len(record.trials()) == 1
+
+
+def test_a_limit_below_the_smallest_network_is_one_line(tmp_path: Path, capsys) -> None:
+    code = main([*BASE, "--strategy", f"dcanas:{FAST}", "--max-params", "100",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "--max-params 100 is below the smallest network of the darts space" in err
+    assert f"({format_count(smallest())} params, its cheapest genotype)" in err
+
+
+def test_a_lug_of_another_space_is_one_line(tmp_path: Path, lug: Path, capsys) -> None:
+    code = main([*BASE[:5], "--space", "darts:channels=6,layers=3", *BASE[7:],
+                 "--strategy", f"dcanas:{FAST},lug={lug}", "--max-params", "50K",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "built for the darts space with" in err
+
+
+def test_dcanas_on_another_space_and_without_a_limit_are_one_line(tmp_path: Path, capsys
+                                                                  ) -> None:
+    code = main([*BASE[:5], "--space", "chain", *BASE[7:], "--strategy", "dcanas",
+                 "--max-params", "50K", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "darts or the nb201 space" in err
+    code = main([*BASE, "--strategy", f"dcanas:{FAST}", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "give a limit (--max-params)" in err
+
+
+def test_a_supernet_too_large_for_memory_is_refused_before_allocating(tmp_path: Path, capsys
+                                                                       ) -> None:
+    code = main([*BASE[:5], "--space", "darts:channels=512,layers=20", *BASE[7:],
+                 "--strategy", "dcanas:epochs=1,batch_size=4096,bottleneck=1,"
+                               "weight_sharing=false,derived_cells=false",
+                 "--max-params", "900M", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "estimated before allocating" in err

@@ -1,0 +1,111 @@
+"""DCA-NAS's search loop (paper 004 Alg. 1) and its Lagrange multiplier (eq. 2 and 4)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fitnas.data import create_dataset
+from fitnas.spaces import create_space
+from fitnas.supernet.expected import ExpectedCost, SupernetError
+from fitnas.supernet.lagrangian import Lagrangian
+from fitnas.supernet.network import Supernet
+from fitnas.supernet.search import DCANAS, SupernetConfig
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return create_dataset("digits", seed=0, subset=400)
+
+
+def tiny(name: str, dataset) -> object:
+    if name == "darts":
+        return create_space("darts", input_shape=dataset.input_shape, classes=dataset.classes,
+                            channels=4, layers=3)
+    return create_space("nb201", input_shape=dataset.input_shape, classes=dataset.classes,
+                        channels=4, cells_per_stage=1)
+
+
+def alpha_steps(net: Supernet, expected: ExpectedCost, lagrangian: Lagrangian, steps: int
+                ) -> tuple[list[float], list[float]]:
+    """Alpha descends the constraint term alone; lambda ascends: (K, lambda) after each step."""
+    opt = torch.optim.Adam(net.arch_parameters(), lr=0.05)
+    ks, lambdas = [], []
+    for _ in range(steps):
+        opt.zero_grad()
+        k = expected(net.probabilities())
+        loss = lagrangian.penalty(k)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            k_now = float(expected(net.probabilities()))
+        ks.append(k_now)
+        lambdas.append(lagrangian.ascend(k_now))
+    return ks, lambdas
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts"])
+def test_lambda_rises_while_k_exceeds_the_target_and_falls_to_zero_when_slack(digits, name
+                                                                              ) -> None:
+    space = tiny(name, digits)
+    net = Supernet(space, seed=0)
+    expected = ExpectedCost(space, "params")
+    start = float(expected(net.probabilities()).detach())
+    target = expected.smallest() + 0.3 * (start - expected.smallest())
+    lagrangian = Lagrangian(target, lr=0.5)
+    ks, lambdas = alpha_steps(net, expected, lagrangian, 60)
+    violated = [i for i, k in enumerate(ks) if k > target]
+    assert violated[:3] == [0, 1, 2]
+    for i in violated:  # lambda rises on every step the constraint is violated
+        assert lambdas[i] > (lambdas[i - 1] if i else 0.0)
+    assert ks[-1] < start  # the constraint pulled K(alpha) down ...
+    assert min(ks) <= target * 1.05  # ... to the target
+    # a slack constraint: lambda decays to 0 and stays there (complementary slackness)
+    slack = Lagrangian(start * 10, lr=0.5, initial=1.0)
+    _, lambdas = alpha_steps(net, expected, slack, 5)
+    assert lambdas[0] < 1.0 and lambdas[-1] == 0.0 and lambdas[-2] == 0.0
+
+
+def test_lagrangian_rejects_bad_numbers() -> None:
+    with pytest.raises(SupernetError, match="target must be a positive number, got 0"):
+        Lagrangian(0)
+    with pytest.raises(SupernetError, match="lambda_lr must be a positive number"):
+        Lagrangian(10, lr=float("nan"))
+    with pytest.raises(SupernetError, match="lambda starts at a number >= 0"):
+        Lagrangian(10, initial=-1)
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts"])
+def test_fit_derives_a_valid_network_and_reports_every_epoch(digits, name) -> None:
+    space = tiny(name, digits)
+    expected = ExpectedCost(space, "params")
+    search = DCANAS(space, "params", expected.smallest() * 2,
+                    SupernetConfig(epochs=2, batch_size=32, threads=1))
+    seen = []
+    graph = search.fit(digits, seen.append)
+    result = search.result
+    assert [r.epoch for r in seen] == [1, 2] and result.history == seen
+    assert space.validate(result.genotype) == result.genotype
+    assert graph.total_params() == result.k_derived == expected.of_encoding(result.genotype)
+    assert result.lambda_ >= 0 and result.k_alpha > 0
+    assert set(result.to_dict(space)) >= {"genotype", "history", "k_alpha", "lambda"}
+
+
+def test_the_constraint_makes_k_alpha_smaller_than_without_it(digits) -> None:
+    space = tiny("darts", digits)
+    config = SupernetConfig(epochs=2, batch_size=32, threads=1, lambda_lr=0.5)
+    free = DCANAS(space, "params", None, config)
+    free.fit(digits)
+    bound = DCANAS(space, "params", ExpectedCost(space).smallest() * 1.2, config)
+    bound.fit(digits)
+    assert bound.result.k_alpha < free.result.k_alpha
+    assert free.result.lambda_ == 0.0 and bound.result.lambda_ > 0
+
+
+def test_bad_settings_are_one_line_errors(digits) -> None:
+    with pytest.raises(SupernetError, match="epochs must be an int >= 1, got 0"):
+        SupernetConfig(epochs=0)
+    with pytest.raises(SupernetError, match="arch_lr must be a positive number"):
+        SupernetConfig(arch_lr=-1.0)
+    with pytest.raises(SupernetError, match="constrains params or macs, got 'peak'"):
+        DCANAS(tiny("nb201", digits), "peak")

@@ -87,10 +87,10 @@ def main() -> None:
              f"(cheapest cell {format_count(low)}, all-3x3 {format_count(high)}).", "",
              "| setting | seed | derived cell | skips | params | lambda | supernet acc | "
              "CIFAR-10 test (table) |", "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r['setting']} | {r['seed']} | `{r['cell']}` | {r['skips']} | "
-                     f"{format_count(r['params'])} | {r['lambda']:.3g} | "
-                     f"{100 * r['supernet_acc']:.1f}% | {r['cifar10_test']:.2f}% |")
+    for entry in results:
+        lines.append(f"| {entry['setting']} | {entry['seed']} | `{entry['cell']}` | {entry['skips']} | "
+                     f"{format_count(entry['params'])} | {entry['lambda']:.3g} | "
+                     f"{100 * entry['supernet_acc']:.1f}% | {entry['cifar10_test']:.2f}% |")
     write_section("dcanas-nb201", "\n".join(lines))
 
 

@@ -167,6 +167,12 @@ def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> 
               file=sys.stderr)
 
     results = run_supernet_searches(strategy, space, dataset, plan, progress)
+    for r in results:
+        if r.replaced and not quiet:
+            print(f"  the derived network ({format_count(r.k_searched or 0)} {plan.cost}) is over "
+                  f"the limit: {r.replaced} operation(s) replaced by cheaper ones at the least "
+                  f"loss of architecture weight -> {format_count(r.k_derived)}: "
+                  f"{space.format(r.genotype)}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     (out / "supernet.json").write_text(json.dumps(results_data(space, plan, results), indent=2))
     options = {**settings.strategy_options,

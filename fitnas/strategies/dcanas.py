@@ -18,6 +18,9 @@ Options (``--strategy dcanas:KEY=VALUE,...``):
 * ``lug``: a look-up graph file from ``fitnas lug build`` (paper 004 section 3.2.1);
 * ``constraint``: ``false`` searches without the Lagrangian term (first-order DARTS with the
   search-time reductions);
+* ``within_limit``: a derived genotype over the run's limit on the constrained cost is brought
+  under it, replacing kept operations by cheaper ones at the least loss of architecture weight
+  (``fitnas.supernet.within``; default true; ``false`` records DARTS' derivation as it is);
 * ``searches``: supernet searches with seeds ``seed, seed+1, ...``; each derived network is a
   trial and the Study keeps the most accurate (paper 004 appendix 0.D runs 5);
 * the supernet's ``epochs``, ``batch_size``, ``lr``, ``arch_lr``, ``lambda_lr``,
@@ -54,7 +57,8 @@ class DCANASStrategy(Strategy):
                  constraint: bool = True, searches: int = 1, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, arch_lr: float = 3e-3,
                  lambda_lr: float = 0.05, bottleneck: int = 4, weight_sharing: bool = True,
-                 derived_cells: bool = True, derived: Sequence[Any] | None = None) -> None:
+                 derived_cells: bool = True, within_limit: bool = True,
+                 derived: Sequence[Any] | None = None) -> None:
         super().__init__(space, seed, budget)
         if space.name not in ("darts", "nb201"):
             raise StrategyError(f"dcanas searches the darts or the nb201 space, not "
@@ -69,7 +73,10 @@ class DCANASStrategy(Strategy):
         if isinstance(searches, bool) or not isinstance(searches, int) or not 1 <= searches <= 100:
             raise StrategyError(f"dcanas searches must be an int in 1..100, got {searches!r}")
         self.cost, self.target, self.lug = cost, target, lug
-        self.constraint, self.searches = constraint, searches
+        if not isinstance(within_limit, bool):
+            raise StrategyError(f"dcanas within_limit must be true or false, got "
+                                f"{within_limit!r}")
+        self.constraint, self.searches, self.within_limit = constraint, searches, within_limit
         self.supernet: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                          "arch_lr": arch_lr, "lambda_lr": lambda_lr, "bottleneck": bottleneck,
                          "weight_sharing": weight_sharing, "derived_cells": derived_cells}
@@ -109,6 +116,7 @@ class DCANASStrategy(Strategy):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "cost": self.cost, "target": self.target,
                 "lug": self.lug, "constraint": self.constraint, "searches": self.searches,
+                "within_limit": self.within_limit,
                 **self.supernet,
                 "derived": (None if self.derived is None
                             else [self.space.to_data(e) for e in self.derived])}

@@ -10,7 +10,9 @@ network keeps two edges per node and one operation per edge, so the network a se
 * :func:`build_lookup_graph` runs one search per (target, seed) on local processes or Ray
   (the same backends as the Study's workers) and returns a :class:`LookupGraph` of the points;
 * :meth:`LookupGraph.target_for` turns a limit into ``K_s`` by monotone interpolation: the
-  points (``K_s``, ``K_d``), averaged over seeds, are made non-decreasing in ``K_s`` by the
+  points (``K_s``, ``K_d``), the largest ``K_d`` over the seeds of a target (a device limit is
+  hard, so the graph plans for the search that derived the largest network at that target, not
+  the average one; the paper leaves this open), are made non-decreasing in ``K_s`` by the
   pool-adjacent-violators algorithm (isotonic regression: a larger target never derives a
   smaller network, up to the noise of a search), the space's cheapest network is added as the
   point (K_min, K_min) (with alpha all on the cheapest choices K(alpha) equals the derived
@@ -128,14 +130,13 @@ class LookupGraph:
             raise LookupGraphError(f"the look-up graph maps {self.cost}, not {cost}")
 
     def curve(self) -> list[tuple[float, float]]:
-        """The fitted (K_s, K_d) points, K_s ascending, K_d non-decreasing, starting at the
-        space's cheapest network."""
+        """The fitted (K_s, K_d) points, K_s ascending, K_d (the largest over a target's seeds)
+        non-decreasing, starting at the space's cheapest network."""
         by_target: dict[float, list[float]] = {}
         for p in self.points:
             by_target.setdefault(p.target, []).append(p.derived)
         xs = sorted(by_target)
-        ys = isotonic([sum(by_target[x]) / len(by_target[x]) for x in xs],
-                      [len(by_target[x]) for x in xs])
+        ys = isotonic([max(by_target[x]) for x in xs], [len(by_target[x]) for x in xs])
         pts = [(x, y) for x, y in zip(xs, ys) if x > self.smallest]
         return [(self.smallest, self.smallest)] + [(x, max(y, self.smallest)) for x, y in pts]
 

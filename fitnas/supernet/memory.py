@@ -262,5 +262,6 @@ def check_fits(space: Any, batch_size: int, available_bytes: int | None = None,
         raise SupernetTooLarge(
             f"the supernet needs about {format_bytes(need)} for a batch of {batch_size} "
             f"(estimated before allocating); this machine has {format_bytes(have)} available: "
-            f"lower --batch-size, raise the bottleneck or turn on derived cells")
+            f"lower the batch size (dcanas:batch_size=N), raise the bottleneck "
+            f"(bottleneck=N) or turn on weight sharing and derived cells")
     return need

@@ -118,7 +118,8 @@ def run_supernet_searches(strategy: DCANASStrategy, space: SearchSpace, dataset:
     results = []
     for k in range(strategy.searches):
         config = SupernetConfig(**strategy.supernet, seed=strategy.seed + k, device=device)
-        search = DCANAS(space, plan.cost, plan.target, config)
+        search = DCANAS(space, plan.cost, plan.target, config,
+                        limit=plan.limit if strategy.within_limit else None)
 
         def report(r: EpochReport, k: int = k) -> None:
             if progress is not None:

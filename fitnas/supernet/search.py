@@ -11,7 +11,8 @@ section 3 and from first-order DARTS (Liu et al. 2019, section 2.3 with xi = 0):
         2. lambda <- max(0, lambda + eta_lambda (K(alpha) - K_s) / K_s)        (eq. 4, ascent)
         3. w <- w - SGD step on L_train(w, alpha; b_train)                      (eq. 1 / eq. 5)
     derive the genotype from alpha (``Supernet.genotype``: DARTS' top-2 edges per node, argmax
-    operation without ``none``; NAS-Bench-201: argmax per edge)
+    operation without ``none``; NAS-Bench-201: argmax per edge); given the device's hard limit,
+    bring it under it if it is over (``fitnas.supernet.within``, beyond the paper)
 
 ``K`` is the expected cost of eq. 3 (``fitnas.supernet.expected``), the multiplier is
 ``fitnas.supernet.lagrangian``. Without a target (``target=None``) steps 1-2 have no constraint
@@ -43,6 +44,7 @@ from .expected import EXPECTED_COSTS, ExpectedCost, SupernetError
 from .lagrangian import Lagrangian
 from .memory import check_fits
 from .network import Supernet
+from .within import derive_within
 
 __all__ = ["DCANAS", "EpochReport", "SearchResult", "SupernetConfig"]
 
@@ -121,10 +123,16 @@ class SearchResult:
     seconds: float
     history: list[EpochReport] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    #: The hard limit the genotype was brought under, the operations that replaced (0: DARTS'
+    #: derivation met it), and the cost of DARTS' own derivation (``k_derived`` before that).
+    limit: float | None = None
+    replaced: int = 0
+    k_searched: float | None = None
 
     def to_dict(self, space: SearchSpace) -> dict[str, Any]:
         return {"genotype": space.to_data(self.genotype), "cost": self.cost,
                 "target": self.target, "k_alpha": self.k_alpha, "k_derived": self.k_derived,
+                "limit": self.limit, "replaced": self.replaced, "k_searched": self.k_searched,
                 "lambda": self.lambda_, "seconds": self.seconds, "config": self.config,
                 "history": [{**r.to_dict(), "genotype": space.to_data(r.genotype)}
                             for r in self.history]}
@@ -142,13 +150,16 @@ class DCANAS:
         cost: what the constraint bounds, ``params`` or ``macs``.
         target: ``K_s``, the search-time bound on K(alpha) (``None``: no constraint).
         config: the supernet's build and training settings.
+        limit: the device's hard limit ``K_d`` on the same cost (``None``: none): a derived
+            genotype over it is brought under it (``fitnas.supernet.within``), and the result
+            says how many operations that replaced.
     """
 
     def __init__(self, space: SearchSpace, cost: str = "params", target: float | None = None,
-                 config: SupernetConfig | None = None) -> None:
+                 config: SupernetConfig | None = None, limit: float | None = None) -> None:
         if cost not in EXPECTED_COSTS:
             raise SupernetError(f"DCA-NAS constrains {' or '.join(EXPECTED_COSTS)}, got {cost!r}")
-        self.space, self.cost, self.target = space, cost, target
+        self.space, self.cost, self.target, self.limit = space, cost, target, limit
         self.config = config or SupernetConfig()
         self.expected = ExpectedCost(space, cost)
         self.lagrangian = (Lagrangian(target, self.config.lambda_lr)
@@ -228,11 +239,17 @@ class DCANAS:
             if progress is not None:
                 progress(report)
         last = history[-1]
+        genotype, replaced = last.genotype, 0
+        if self.limit is not None:
+            with torch.no_grad():
+                genotype, replaced = derive_within(self.expected, genotype, net.probabilities(),
+                                                   self.limit)
         self.result = SearchResult(
-            genotype=last.genotype, graph=self.space.decode(last.genotype), cost=self.cost,
-            target=self.target, k_alpha=last.k_alpha, k_derived=last.k_derived,
-            lambda_=last.lambda_, seconds=time.monotonic() - started, history=history,
-            config=c.to_dict())
+            genotype=genotype, graph=self.space.decode(genotype), cost=self.cost,
+            target=self.target, k_alpha=last.k_alpha,
+            k_derived=self.expected.of_encoding(genotype), lambda_=last.lambda_,
+            seconds=time.monotonic() - started, history=history, config=c.to_dict(),
+            limit=self.limit, replaced=replaced, k_searched=last.k_derived)
         return self.result.graph
 
     def _k(self, net: Supernet) -> float:

@@ -47,7 +47,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, lug: Path) -> Path:
     return out
 
 
-def test_the_lug_holds_a_point_per_target_for_its_space_and_dataset(lug: Path, capsys) -> None:
+def test_the_lug_holds_a_point_per_target_for_its_space_and_dataset(
+        lug: Path, capsys: pytest.CaptureFixture[str]) -> None:
     graph = LookupGraph.load(lug)
     assert graph.space == "darts" and graph.dataset == "digits" and len(graph.points) == 2
     assert graph.space_config["channels"] == 4 and graph.smallest == smallest()
@@ -67,6 +68,7 @@ def test_the_derived_network_is_recorded_trained_and_exported(run: Path) -> None
         space = create_space("darts", input_shape=(1, 1, 8, 8), classes=10, channels=4, layers=3)
         assert space.from_data(trial.encoding) == space.from_data(search["genotype"])
         assert trial.costs["params"] == search["k_derived"]
+        assert record.settings is not None
         assert record.settings.strategy_options["derived"] == [search["genotype"]]
     assert (run / "best" / "model.onnx").exists() and (run / "best" / "memory_plan.json").exists()
 
@@ -79,7 +81,8 @@ def test_resume_replays_the_derived_network_without_searching_again(run: Path) -
         assert len(record.trials()) == 1
 
 
-def test_a_limit_below_the_smallest_network_is_one_line(tmp_path: Path, capsys) -> None:
+def test_a_limit_below_the_smallest_network_is_one_line(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     code = main([*BASE, "--strategy", f"dcanas:{FAST}", "--max-params", "100",
                  "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
@@ -88,7 +91,8 @@ def test_a_limit_below_the_smallest_network_is_one_line(tmp_path: Path, capsys) 
     assert f"({format_count(smallest())} params, its cheapest genotype)" in err
 
 
-def test_a_lug_of_another_space_is_one_line(tmp_path: Path, lug: Path, capsys) -> None:
+def test_a_lug_of_another_space_is_one_line(tmp_path: Path, lug: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     code = main([*BASE[:5], "--space", "darts:channels=6,layers=3", *BASE[7:],
                  "--strategy", f"dcanas:{FAST},lug={lug}", "--max-params", "50K",
                  "--out", str(tmp_path / "r")])
@@ -96,8 +100,8 @@ def test_a_lug_of_another_space_is_one_line(tmp_path: Path, lug: Path, capsys) -
     assert code == 2 and "\n" not in err and "built for the darts space with" in err
 
 
-def test_dcanas_on_another_space_and_without_a_limit_are_one_line(tmp_path: Path, capsys
-                                                                  ) -> None:
+def test_dcanas_on_another_space_and_without_a_limit_are_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([*BASE[:5], "--space", "chain", *BASE[7:], "--strategy", "dcanas",
                  "--max-params", "50K", "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err.strip()
@@ -107,8 +111,8 @@ def test_dcanas_on_another_space_and_without_a_limit_are_one_line(tmp_path: Path
     assert code == 2 and "\n" not in err and "give a limit (--max-params)" in err
 
 
-def test_a_supernet_too_large_for_memory_is_refused_before_allocating(tmp_path: Path, capsys
-                                                                       ) -> None:
+def test_a_supernet_too_large_for_memory_is_refused_before_allocating(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([*BASE[:5], "--space", "darts:channels=512,layers=20", *BASE[7:],
                  "--strategy", "dcanas:epochs=1,batch_size=4096,bottleneck=1,"
                                "weight_sharing=false,derived_cells=false",

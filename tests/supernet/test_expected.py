@@ -7,11 +7,12 @@ import itertools
 import pytest
 import torch
 
-from fitnas.spaces import create_space
+from fitnas.spaces import SearchSpace, create_space
+from fitnas.spaces.nb201 import NB201Space
 from fitnas.supernet.expected import ExpectedCost, SupernetError
 
 
-def spaces() -> list:
+def spaces() -> list[SearchSpace]:
     return [create_space("darts", input_shape=(1, 1, 12, 12), classes=10, channels=4, layers=4),
             create_space("darts", input_shape=(1, 3, 16, 16), classes=7, channels=6, layers=6),
             create_space("nb201", input_shape=(1, 1, 8, 8), classes=10, channels=4,
@@ -20,7 +21,8 @@ def spaces() -> list:
 
 @pytest.mark.parametrize("space", spaces(), ids=lambda s: f"{s.name}-{s.input_shape}")
 @pytest.mark.parametrize("cost", ["params", "macs"])
-def test_one_hot_alpha_gives_the_exact_count_of_the_derived_network(space, cost) -> None:
+def test_one_hot_alpha_gives_the_exact_count_of_the_derived_network(space: SearchSpace,
+                                                                     cost: str) -> None:
     expected = ExpectedCost(space, cost)
     for seed in range(12):
         enc = space.sample(seed)
@@ -30,7 +32,7 @@ def test_one_hot_alpha_gives_the_exact_count_of_the_derived_network(space, cost)
 
 
 @pytest.mark.parametrize("space", spaces(), ids=lambda s: f"{s.name}-{s.input_shape}")
-def test_the_cheapest_genotype_is_the_least_of_many_samples(space) -> None:
+def test_the_cheapest_genotype_is_the_least_of_many_samples(space: SearchSpace) -> None:
     expected = ExpectedCost(space, "params")
     cheapest = expected.cheapest()
     assert space.validate(cheapest) == cheapest
@@ -49,13 +51,16 @@ def test_k_is_the_softmax_mixture_and_differentiable() -> None:
     assert float(k.detach()) == pytest.approx(uniform)
     k.backward()
     # the costliest op of a reduction edge gets the largest gradient: raising it raises K
-    grad = alpha["reduce"].grad[0]
+    grad = alpha["reduce"].grad
+    assert grad is not None
+    grad = grad[0]
     assert int(grad.argmax()) == int(expected.table["reduce"][0].argmax())
 
 
 def test_nb201_k_covers_every_one_of_the_15625_cells_exactly() -> None:
     space = create_space("nb201", input_shape=(1, 1, 8, 8), classes=3, channels=2,
                          cells_per_stage=1)
+    assert isinstance(space, NB201Space)
     expected = ExpectedCost(space, "params")
     for enc in itertools.islice(space.all_encodings(), 0, 15625, 97):
         assert expected.of_encoding(enc) == space.decode(enc).total_params()

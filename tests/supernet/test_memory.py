@@ -124,7 +124,7 @@ def test_check_fits_refuses_before_allocating() -> None:
     text = str(err.value)
     assert isinstance(err.value, FitnasError) and "\n" not in text
     assert "for a batch of 256 (estimated before allocating)" in text
-    assert "this machine has 8.00 GiB available: lower --batch-size" in text
+    assert "this machine has 8.00 GiB available: lower the batch size (dcanas:batch_size=N)" in text
     small = NB201Space((1, 3, 16, 16), 10, channels=4, cells_per_stage=1)
     assert check_fits(small, 8, 2**40) == estimate_training_memory(small, 8)
     assert available_memory() > 0

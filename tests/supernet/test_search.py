@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fitnas.data import create_dataset
-from fitnas.spaces import create_space
+from fitnas.data import Dataset, create_dataset
+from fitnas.spaces import SearchSpace, create_space
 from fitnas.supernet.expected import ExpectedCost, SupernetError
 from fitnas.supernet.lagrangian import Lagrangian
 from fitnas.supernet.network import Supernet
-from fitnas.supernet.search import DCANAS, SupernetConfig
+from fitnas.supernet.search import DCANAS, EpochReport, SupernetConfig
 
 
 @pytest.fixture(scope="module")
-def digits():
+def digits() -> Dataset:
     return create_dataset("digits", seed=0, subset=400)
 
 
-def tiny(name: str, dataset) -> object:
+def tiny(name: str, dataset: Dataset) -> SearchSpace:
     if name == "darts":
         return create_space("darts", input_shape=dataset.input_shape, classes=dataset.classes,
                             channels=4, layers=3)
@@ -45,8 +45,8 @@ def alpha_steps(net: Supernet, expected: ExpectedCost, lagrangian: Lagrangian, s
 
 
 @pytest.mark.parametrize("name", ["nb201", "darts"])
-def test_lambda_rises_while_k_exceeds_the_target_and_falls_to_zero_when_slack(digits, name
-                                                                              ) -> None:
+def test_lambda_rises_while_k_exceeds_the_target_and_falls_to_zero_when_slack(
+        digits: Dataset, name: str) -> None:
     space = tiny(name, digits)
     net = Supernet(space, seed=0)
     expected = ExpectedCost(space, "params")
@@ -76,14 +76,15 @@ def test_lagrangian_rejects_bad_numbers() -> None:
 
 
 @pytest.mark.parametrize("name", ["nb201", "darts"])
-def test_fit_derives_a_valid_network_and_reports_every_epoch(digits, name) -> None:
+def test_fit_derives_a_valid_network_and_reports_every_epoch(digits: Dataset, name: str) -> None:
     space = tiny(name, digits)
     expected = ExpectedCost(space, "params")
     search = DCANAS(space, "params", expected.smallest() * 2,
                     SupernetConfig(epochs=2, batch_size=32, threads=1))
-    seen = []
+    seen: list[EpochReport] = []
     graph = search.fit(digits, seen.append)
     result = search.result
+    assert result is not None
     assert [r.epoch for r in seen] == [1, 2] and result.history == seen
     assert space.validate(result.genotype) == result.genotype
     assert graph.total_params() == result.k_derived == expected.of_encoding(result.genotype)
@@ -91,21 +92,61 @@ def test_fit_derives_a_valid_network_and_reports_every_epoch(digits, name) -> No
     assert set(result.to_dict(space)) >= {"genotype", "history", "k_alpha", "lambda"}
 
 
-def test_the_constraint_makes_k_alpha_smaller_than_without_it(digits) -> None:
+def test_the_constraint_makes_k_alpha_smaller_than_without_it(digits: Dataset) -> None:
     space = tiny("darts", digits)
     config = SupernetConfig(epochs=2, batch_size=32, threads=1, lambda_lr=0.5)
     free = DCANAS(space, "params", None, config)
     free.fit(digits)
     bound = DCANAS(space, "params", ExpectedCost(space).smallest() * 1.2, config)
     bound.fit(digits)
+    assert bound.result is not None and free.result is not None
     assert bound.result.k_alpha < free.result.k_alpha
     assert free.result.lambda_ == 0.0 and bound.result.lambda_ > 0
 
 
-def test_bad_settings_are_one_line_errors(digits) -> None:
+def test_bad_settings_are_one_line_errors(digits: Dataset) -> None:
     with pytest.raises(SupernetError, match="epochs must be an int >= 1, got 0"):
         SupernetConfig(epochs=0)
     with pytest.raises(SupernetError, match="arch_lr must be a positive number"):
         SupernetConfig(arch_lr=-1.0)
     with pytest.raises(SupernetError, match="constrains params or macs, got 'peak'"):
         DCANAS(tiny("nb201", digits), "peak")
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts"])
+def test_a_genotype_over_the_limit_is_brought_under_it_at_the_least_loss(digits: Dataset,
+                                                                         name: str) -> None:
+    from fitnas.supernet.within import derive_within
+
+    space = tiny(name, digits)
+    expected = ExpectedCost(space, "params")
+    net = Supernet(space, seed=0)
+    with torch.no_grad():
+        for alpha in net.arch_parameters():  # the costliest choices weigh most
+            alpha.copy_(torch.randn(alpha.shape, generator=torch.Generator().manual_seed(1)))
+    probabilities = {k: p.detach() for k, p in net.probabilities().items()}
+    raw = net.genotype()
+    cost = expected.of_encoding(raw)
+    limit = expected.smallest() + 0.5 * (cost - expected.smallest())
+    fixed, replaced = derive_within(expected, raw, probabilities, limit)
+    assert replaced >= 1 and expected.of_encoding(fixed) <= limit
+    assert space.validate(fixed) == fixed
+    if name == "darts":  # the kept edges stay; only operations change
+        assert [[s for _, s in cell] for cell in fixed] == [[s for _, s in cell] for cell in raw]
+    # already under the limit: unchanged
+    assert derive_within(expected, raw, probabilities, cost) == (raw, 0)
+    # a limit only the cheapest network meets
+    fixed, _ = derive_within(expected, raw, probabilities, expected.smallest())
+    assert expected.of_encoding(fixed) == expected.smallest()
+
+
+def test_fit_with_a_limit_reports_what_it_replaced(digits: Dataset) -> None:
+    space = tiny("darts", digits)
+    expected = ExpectedCost(space, "params")
+    search = DCANAS(space, "params", None, SupernetConfig(epochs=1, batch_size=32, threads=1),
+                    limit=expected.smallest())
+    search.fit(digits)
+    result = search.result
+    assert result is not None and result.k_derived == expected.smallest()
+    assert result.k_searched is not None and result.k_searched >= result.k_derived
+    assert (result.replaced > 0) == (result.k_searched > result.k_derived)

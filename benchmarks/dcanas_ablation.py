@@ -98,7 +98,12 @@ def main() -> None:
                      f"{n['estimate'] / 2**20:.0f} MiB | {n['weights']:,} | "
                      f"{100 * n['accuracy']:.1f}% |")
     lines += ["", "Peak RSS is the whole search process (Python, torch, the data and the "
-              "supernet), read by the process itself after its search (`ru_maxrss`)."]
+              "supernet), read by the process itself after its search (`ru_maxrss`). The "
+              "supernet's accuracy (eval mode, on the alpha half) is a progress figure only: "
+              "with derived cells the cells outside the first of each kind switch operations "
+              "as alpha moves, so the batch-norm statistics of a newly chosen operation are "
+              "those of the few batches it ran, and after 2 epochs the figure is low; it says "
+              "nothing of the derived network, which is trained from scratch."]
     write_section("dcanas-ablation", "\n".join(lines))
 
 

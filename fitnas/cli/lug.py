@@ -66,6 +66,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ..data import create_dataset
     from ..spaces import create_space
     from ..study.setup import parse_options
+    from ..supernet.expected import ExpectedCost
     from ..supernet.lug import build_lookup_graph
     from ..supernet.search import SupernetConfig
     from ..units import format_count
@@ -82,6 +83,11 @@ def run_build(args: argparse.Namespace) -> int:
     dataset = create_dataset(args.data, seed=args.seed, subset=_subset(args.subset))
     space = create_space(name, input_shape=dataset.input_shape, classes=dataset.classes,
                          **parse_options(opts, "--space"))
+
+    expected = ExpectedCost(space, args.cost)
+    print(f"{space.name}: cheapest network {format_count(expected.smallest())} {args.cost}, "
+          f"K(alpha) at uniform alpha {format_count(expected.at_uniform())} (a search starts "
+          "there: targets above it do not bind at first)", file=sys.stderr)
 
     def done(point: Any) -> None:
         print(f"target {format_count(point.target)}, seed {point.seed}: derived "

@@ -191,6 +191,11 @@ class ExpectedCost:
         """K at the one-hot alpha of a genotype: the derived network's exact cost."""
         return float(self(self.one_hot(encoding)))
 
+    def at_uniform(self) -> float:
+        """K at uniform alpha (every operation of every edge weighted alike): where a search
+        starts (DARTS' alpha is ~0), so a target at or above it does not bind at first."""
+        return self.fixed + sum(float(t.sum()) / len(self.ops) for t in self.table.values())
+
     def smallest(self) -> float:
         """The least cost of any network of the space (exact: costs add up over edges)."""
         return smallest_cost(self)

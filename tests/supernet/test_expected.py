@@ -46,9 +46,7 @@ def test_k_is_the_softmax_mixture_and_differentiable() -> None:
     alpha = {k: torch.zeros(len(expected.edges), len(expected.ops), requires_grad=True)
              for k in expected.kinds}
     k = expected({kind: a.softmax(-1) for kind, a in alpha.items()})
-    uniform = expected.fixed + sum(float(t.sum()) / len(expected.ops)
-                                   for t in expected.table.values())
-    assert float(k.detach()) == pytest.approx(uniform)
+    assert float(k.detach()) == pytest.approx(expected.at_uniform())
     k.backward()
     # the costliest op of a reduction edge gets the largest gradient: raising it raises K
     grad = alpha["reduce"].grad

@@ -131,7 +131,8 @@ def report(args: argparse.Namespace, graph: LookupGraph, lug_seconds: float,
                          for p in graph.points)
              + f"; cheapest network {format_count(graph.smallest)}.", "",
              "| limit | seed | K_s | DARTS' derivation | meets | recorded (ops replaced) | "
-             "dcanas test acc | time (s) | random trials | random params | random test acc |",
+             "dcanas test acc | time (s) | random trials (all states) | random params | "
+             "random test acc |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d, q = r["dcanas"], r["random"]
@@ -146,12 +147,15 @@ def report(args: argparse.Namespace, graph: LookupGraph, lug_seconds: float,
     for limit in sorted({r["limit"] for r in rows}):
         mine = [r for r in rows if r["limit"] == limit]
         med = [statistics.median([x[k]["test"] or 0.0 for x in mine]) for k in ("dcanas", "random")]
+        nothing = sum(x["random"]["test"] is None for x in mine)
         met = sum(r["searched"] <= limit for r in mine)
         recorded = sum(r["derived"] <= limit for r in mine)
         lines.append(f"- {format_count(limit)} params: DARTS' derivation at the look-up graph's "
                      f"K_s meets the limit in {met}/{len(mine)} seeds, the recorded network in "
                      f"{recorded}/{len(mine)}; median test accuracy dcanas {_acc(med[0])}, "
-                     f"random {_acc(med[1])}")
+                     f"random {_acc(med[1])}"
+                     + (f" (random found no network under the limit in {nothing} seed(s), "
+                        "counted as 0)" if nothing else ""))
     return "\n".join(lines)
 
 

@@ -70,6 +70,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ..supernet.lug import build_lookup_graph
     from ..supernet.search import SupernetConfig
     from ..units import format_count
+    from .search import _subset
 
     name, _, opts = args.space.partition(":")
     targets = [float(parse_count(t.strip())) for t in args.targets.split(",") if t.strip()]
@@ -129,12 +130,6 @@ def _supernet_options(options: dict[str, Any]) -> dict[str, Any]:
         raise FitnasError(f"unknown --supernet option {unknown[0]!r}; accepted: "
                           f"{', '.join(SUPERNET_OPTIONS)}")
     return options
-
-
-def _subset(value: float | None) -> float | int | None:
-    if value is None:
-        return None
-    return int(value) if value >= 1 else value
 
 
 def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> SearchSettings:

@@ -38,10 +38,13 @@ def register(subparsers: Any) -> None:
                                                     "(NAME:KEY=VALUE,...)")
     b.add_argument("--data", default="digits", help="dataset spec (see `fitnas datasets`)")
     b.add_argument("--subset", type=float, help="fraction (<1) or number of training images")
-    b.add_argument("--cost", default="params", choices=("params", "macs"),
-                   help="the constrained cost")
+    b.add_argument("--cost", default="params", choices=("params", "macs", "peak"),
+                   help="the constrained cost (peak: peak activation bytes)")
+    b.add_argument("--dtype", default="fp32",
+                   help="the dtype a peak is counted at (the runs' --dtype; default fp32)")
     b.add_argument("--targets", required=True,
-                   help="search-time targets K_s, comma-separated counts (e.g. 40K,80K,160K)")
+                   help="search-time targets K_s, comma-separated counts (e.g. 40K,80K,160K; "
+                        "for --cost peak sizes, e.g. 96KB,128KB)")
     b.add_argument("--seeds", default="0", help="seeds per target, comma-separated")
     b.add_argument("--supernet", default="",
                    help="supernet options KEY=VALUE,...: epochs, batch_size, lr, arch_lr, "
@@ -62,18 +65,21 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from ..constraints import parse_count
+    from ..constraints import parse_count, parse_size
     from ..data import create_dataset
     from ..spaces import create_space
     from ..study.setup import parse_options
-    from ..supernet.expected import ExpectedCost
+    from ..costs.dtypes import bytes_per_element
+    from ..supernet.expected import expected_cost
     from ..supernet.lug import build_lookup_graph
+    from ..supernet.run import format_cost
     from ..supernet.search import SupernetConfig
     from ..units import format_count
     from .search import _subset
 
     name, _, opts = args.space.partition(":")
-    targets = [float(parse_count(t.strip())) for t in args.targets.split(",") if t.strip()]
+    parse = parse_size if args.cost == "peak" else parse_count
+    targets = [float(parse(t.strip(), "target")) for t in args.targets.split(",") if t.strip()]
     try:
         seeds = [int(t) for t in args.seeds.split(",") if t.strip()]
     except ValueError:
@@ -85,40 +91,47 @@ def run_build(args: argparse.Namespace) -> int:
     space = create_space(name, input_shape=dataset.input_shape, classes=dataset.classes,
                          **parse_options(opts, "--space"))
 
-    expected = ExpectedCost(space, args.cost)
-    print(f"{space.name}: cheapest network {format_count(expected.smallest())} {args.cost}, "
-          f"K(alpha) at uniform alpha {format_count(expected.at_uniform())} (a search starts "
-          "there: targets above it do not bind at first)", file=sys.stderr)
+    bytes_per_element(args.dtype)  # a bad --dtype: one line before anything runs
+    expected = expected_cost(space, args.cost, args.dtype)
+    cost = args.cost
+
+    print(f"{space.name}: cheapest network {format_cost(expected.smallest(), cost)} {cost}, "
+          f"K(alpha) at uniform alpha {format_cost(expected.at_uniform(), cost)} (a search "
+          "starts there: targets above it do not bind at first)", file=sys.stderr)
 
     def done(point: Any) -> None:
-        print(f"target {format_count(point.target)}, seed {point.seed}: derived "
-              f"{format_count(point.derived)} {args.cost} (K(alpha) {format_count(point.k_alpha)}),"
-              f" {point.seconds:.0f} s", file=sys.stderr)
+        print(f"target {format_cost(point.target, cost)}, seed {point.seed}: derived "
+              f"{format_cost(point.derived, cost)} {cost} (K(alpha) "
+              f"{format_cost(point.k_alpha, cost)}), {point.seconds:.0f} s", file=sys.stderr)
 
-    graph = build_lookup_graph(space, dataset, args.cost, targets, config, seeds, args.workers,
-                               args.backend, args.address, done)
+    graph = build_lookup_graph(space, dataset, cost, targets, config, seeds, args.workers,
+                               args.backend, args.address, done, dtype=args.dtype)
     path = graph.save(args.out)
     print(f"look-up graph of {len(graph.points)} searches written to {path}")
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..constraints import parse_count
+    from ..constraints import parse_count, parse_size
     from ..supernet.lug import LookupGraph
-    from ..units import format_count
+    from ..supernet.run import format_cost
 
     graph = LookupGraph.load(args.file)
+
+    def show(value: float) -> str:
+        return format_cost(value, graph.cost)
+
+    at = f" at {graph.dtype}" if graph.cost == "peak" else ""
     print(f"{graph.space} ({', '.join(f'{k}={v}' for k, v in graph.space_config.items())}) on "
-          f"{graph.dataset}, {graph.cost}; cheapest network {format_count(graph.smallest)}")
+          f"{graph.dataset}, {graph.cost}{at}; cheapest network {show(graph.smallest)}")
     for p in graph.points:
-        print(f"  K_s {format_count(p.target):>8}  seed {p.seed}  ->  K_d "
-              f"{format_count(p.derived):>8}  (K(alpha) {format_count(p.k_alpha)})")
-    print("fitted: " + ", ".join(f"{format_count(x)}->{format_count(y)}"
-                                 for x, y in graph.curve()))
+        print(f"  K_s {show(p.target):>8}  seed {p.seed}  ->  K_d "
+              f"{show(p.derived):>8}  (K(alpha) {show(p.k_alpha)})")
+    print("fitted: " + ", ".join(f"{show(x)}->{show(y)}" for x, y in graph.curve()))
     if args.limit:
-        limit = float(parse_count(args.limit))
-        print(f"limit {format_count(limit)}: search at K_s = "
-              f"{format_count(graph.target_for(limit))}")
+        parse = parse_size if graph.cost == "peak" else parse_count
+        limit = float(parse(args.limit, "--limit"))
+        print(f"limit {show(limit)}: search at K_s = {show(graph.target_for(limit))}")
     return 0
 
 
@@ -140,8 +153,7 @@ def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> 
     from ..strategies import create_strategy
     from ..strategies.dcanas import DCANASStrategy
     from ..study.setup import dataset_of
-    from ..supernet.run import plan_search, results_data, run_supernet_searches
-    from ..units import format_count
+    from ..supernet.run import format_cost, plan_search, results_data, run_supernet_searches
 
     dataset = dataset_of(settings)
     space = create_space(settings.space, input_shape=dataset.input_shape,
@@ -163,16 +175,17 @@ def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> 
         search = f"search {k + 1}/{strategy.searches} " if strategy.searches > 1 else ""
         print(f"  {search}supernet epoch {r.epoch}/{r.epochs}: {r.seconds:.1f} s, loss "
               f"{r.train_loss:.3f}, supernet accuracy {100 * r.val_accuracy:.1f}%, lambda "
-              f"{r.lambda_:.3g}, K(alpha) {format_count(r.k_alpha)}, derived "
-              f"{format_count(r.k_derived)} {plan.cost}: {space.format(r.genotype)}",
+              f"{r.lambda_:.3g}, K(alpha) {format_cost(r.k_alpha, plan.cost)}, derived "
+              f"{format_cost(r.k_derived, plan.cost)} {plan.cost}: {space.format(r.genotype)}",
               file=sys.stderr)
 
-    results = run_supernet_searches(strategy, space, dataset, plan, progress)
+    results = run_supernet_searches(strategy, space, dataset, plan, progress,
+                                    dtype=constraints.dtype)
     for r in results:
         if r.replaced and not quiet:
-            print(f"  the derived network ({format_count(r.k_searched or 0)} {plan.cost}) is over "
-                  f"the limit: {r.replaced} operation(s) replaced by cheaper ones at the least "
-                  f"loss of architecture weight -> {format_count(r.k_derived)}: "
+            print(f"  the derived network ({format_cost(r.k_searched or 0, plan.cost)} "
+                  f"{plan.cost}) is over the limit: {r.replaced} operation(s) replaced by cheaper ones at the least "
+                  f"loss of architecture weight -> {format_cost(r.k_derived, plan.cost)}: "
                   f"{space.format(r.genotype)}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     (out / "supernet.json").write_text(json.dumps(results_data(space, plan, results), indent=2))

@@ -11,8 +11,9 @@ replays the same proposals without searching again.
 
 Options (``--strategy dcanas:KEY=VALUE,...``):
 
-* ``cost``: the constrained cost, ``params`` or ``macs`` (default: the first of the two the
-  run limits);
+* ``cost``: the constrained cost, ``params``, ``macs`` or ``peak`` (the peak activation
+  bytes at the run's dtype, bounded through its expectation, ``fitnas.supernet.peak``; default:
+  the first of the three the run limits, ``--max-params``, ``--max-macs``, ``--max-peak-mem``);
 * ``target``: the search-time bound ``K_s`` (default: read off the look-up graph ``lug`` for the
   run's limit, else the limit itself);
 * ``lug``: a look-up graph file from ``fitnas lug build`` (paper 004 section 3.2.1);
@@ -24,8 +25,9 @@ Options (``--strategy dcanas:KEY=VALUE,...``):
 * ``searches``: supernet searches with seeds ``seed, seed+1, ...``; each derived network is a
   trial and the Study keeps the most accurate (paper 004 appendix 0.D runs 5);
 * the supernet's ``epochs``, ``batch_size``, ``lr``, ``arch_lr``, ``lambda_lr``,
-  ``bottleneck`` (1: off), ``weight_sharing``, ``derived_cells``
-  (``fitnas.supernet.search.SupernetConfig``).
+  ``bottleneck`` (1: off), ``weight_sharing``, ``derived_cells``, ``lambda_on`` (``derived``:
+  lambda ascends on the derived network's cost, the default; ``expected``: on K(alpha), the
+  paper's) (``fitnas.supernet.search.SupernetConfig``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ __all__ = ["SUPERNET_OPTIONS", "DCANASStrategy"]
 
 #: The options that go to ``SupernetConfig``.
 SUPERNET_OPTIONS = ("epochs", "batch_size", "lr", "arch_lr", "lambda_lr", "bottleneck",
-                    "weight_sharing", "derived_cells")
+                    "weight_sharing", "derived_cells", "lambda_on")
 
 
 @register_strategy
@@ -57,14 +59,15 @@ class DCANASStrategy(Strategy):
                  constraint: bool = True, searches: int = 1, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, arch_lr: float = 3e-3,
                  lambda_lr: float = 0.05, bottleneck: int = 4, weight_sharing: bool = True,
-                 derived_cells: bool = True, within_limit: bool = True,
+                 derived_cells: bool = True, lambda_on: str = "derived",
+                 within_limit: bool = True,
                  derived: Sequence[Any] | None = None) -> None:
         super().__init__(space, seed, budget)
         if space.name not in ("darts", "nb201"):
             raise StrategyError(f"dcanas searches the darts or the nb201 space, not "
                                 f"{space.name!r}")
-        if cost not in (None, "params", "macs"):
-            raise StrategyError(f"dcanas cost must be params or macs, got {cost!r}")
+        if cost not in (None, "params", "macs", "peak"):
+            raise StrategyError(f"dcanas cost must be params, macs or peak, got {cost!r}")
         if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
                                    or not target > 0):
             raise StrategyError(f"dcanas target must be a positive number, got {target!r}")
@@ -79,7 +82,8 @@ class DCANASStrategy(Strategy):
         self.constraint, self.searches, self.within_limit = constraint, searches, within_limit
         self.supernet: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                          "arch_lr": arch_lr, "lambda_lr": lambda_lr, "bottleneck": bottleneck,
-                         "weight_sharing": weight_sharing, "derived_cells": derived_cells}
+                         "weight_sharing": weight_sharing, "derived_cells": derived_cells,
+                         "lambda_on": lambda_on}
         from ..supernet.search import SupernetConfig
 
         try:

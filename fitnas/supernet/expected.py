@@ -31,7 +31,7 @@ closes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -40,11 +40,14 @@ from ..arch import ArchGraph
 from ..errors import FitnasError
 from ..spaces import SearchSpace
 
-__all__ = ["EXPECTED_COSTS", "ExpectedCost", "SupernetError", "cell_layout", "cheapest_encoding",
-           "smallest_cost"]
+__all__ = ["EXPECTED_COSTS", "LINEAR_COSTS", "AlphaLayout", "CostSurrogate", "ExpectedCost", "SupernetError",
+           "cell_layout", "cheapest_encoding", "expected_cost", "smallest_cost"]
 
-#: The costs K(alpha) can be of (keys of ``fitnas.costs.Costs``).
-EXPECTED_COSTS = ("params", "macs")
+#: The costs that add up over a network's nodes, so K(alpha) is linear in the probabilities.
+LINEAR_COSTS = ("params", "macs")
+#: The costs a search can constrain: the linear ones (this module) and ``peak``, the peak
+#: activation bytes (``fitnas.supernet.peak``, a different expectation: see there).
+EXPECTED_COSTS = (*LINEAR_COSTS, "peak")
 
 
 class SupernetError(FitnasError):
@@ -98,7 +101,70 @@ def _node_cost(graph: ArchGraph, name: str, cost: str) -> int:
     return graph.node_params(name) if cost == "params" else graph.node_macs(name)
 
 
-class ExpectedCost:
+class CostSurrogate(Protocol):
+    """What a search needs of an expected cost (:class:`ExpectedCost`, ``ExpectedPeak``)."""
+
+    space: SearchSpace
+    cost: str
+    kinds: tuple[str, ...]
+    ops: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+
+    def __call__(self, probabilities: Mapping[str, Tensor]) -> Tensor: ...
+    def of_encoding(self, encoding: Any) -> float: ...
+    def at_uniform(self) -> float: ...
+    def smallest(self) -> float: ...
+    def cheapest(self) -> Any: ...
+
+
+class AlphaLayout:
+    """The cells, edges and operations alpha is laid out over (``cell_layout``), and the
+    one-hot "probabilities" of a genotype: what every expected cost shares."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        layout = cell_layout(space)
+        self.kinds: tuple[str, ...] = layout["kinds"]
+        self.ops: tuple[str, ...] = layout["ops"]
+        self.edges: tuple[tuple[int, int], ...] = layout["edges"]
+        self._cells: list[tuple[str, tuple[str, ...]]] = layout["cells"]
+
+    def one_hot(self, encoding: Any) -> dict[str, Tensor]:
+        """The one-hot 'probabilities' of a genotype: its operations on its edges, ``none`` on
+        the edges it does not keep."""
+        enc = self.space.validate(encoding)
+        out = {kind: torch.zeros(len(self.edges), len(self.ops), dtype=torch.float64)
+               for kind in self.kinds}
+        if self.space.name == "nb201":
+            for e, op in enumerate(enc):
+                out["cell"][e, self.ops.index(op)] = 1.0
+            return out
+        index = {edge: e for e, edge in enumerate(self.edges)}
+        for kind, cell in zip(self.kinds, enc):
+            kept = set()
+            for pair, (op, source) in enumerate(cell):
+                e = index[(pair // 2, source)]
+                out[kind][e, self.ops.index(op)] = 1.0
+                kept.add(e)
+            for e in set(range(len(self.edges))) - kept:
+                out[kind][e, self.ops.index("none")] = 1.0
+        return out
+
+
+def expected_cost(space: SearchSpace, cost: str = "params", dtype: str = "fp32"
+                  ) -> CostSurrogate:
+    """The expected cost a search constrains: :class:`ExpectedCost` for ``params``/``macs``,
+    ``fitnas.supernet.peak.ExpectedPeak`` (at ``dtype``) for ``peak``."""
+    if cost == "peak":
+        from .peak import ExpectedPeak
+
+        return ExpectedPeak(space, dtype=dtype)
+    if cost not in LINEAR_COSTS:
+        raise SupernetError(f"a search constrains {', '.join(EXPECTED_COSTS)}, got {cost!r}")
+    return ExpectedCost(space, cost)
+
+
+class ExpectedCost(AlphaLayout):
     """K(alpha) of ``space``'s network for one cost (paper 004 eq. 3; see the module docstring).
 
     Args:
@@ -113,14 +179,10 @@ class ExpectedCost:
     """
 
     def __init__(self, space: SearchSpace, cost: str = "params") -> None:
-        if cost not in EXPECTED_COSTS:
-            raise SupernetError(f"K(alpha) is of {' or '.join(EXPECTED_COSTS)}, got {cost!r}")
-        self.space, self.cost = space, cost
-        layout = cell_layout(space)
-        self.kinds: tuple[str, ...] = layout["kinds"]
-        self.ops: tuple[str, ...] = layout["ops"]
-        self.edges: tuple[tuple[int, int], ...] = layout["edges"]
-        self._cells: list[tuple[str, tuple[str, ...]]] = layout["cells"]
+        if cost not in LINEAR_COSTS:
+            raise SupernetError(f"K(alpha) is of {' or '.join(LINEAR_COSTS)}, got {cost!r}")
+        super().__init__(space)
+        self.cost = cost
         self.table = {kind: torch.zeros(len(self.edges), len(self.ops), dtype=torch.float64)
                       for kind in self.kinds}
         self.fixed = self._fill()
@@ -165,27 +227,6 @@ class ExpectedCost:
             total = term if total is None else total + term
         assert total is not None
         return total + self.fixed
-
-    def one_hot(self, encoding: Any) -> dict[str, Tensor]:
-        """The one-hot 'probabilities' of a genotype: its operations on its edges, ``none`` on
-        the edges it does not keep."""
-        enc = self.space.validate(encoding)
-        out = {kind: torch.zeros(len(self.edges), len(self.ops), dtype=torch.float64)
-               for kind in self.kinds}
-        if self.space.name == "nb201":
-            for e, op in enumerate(enc):
-                out["cell"][e, self.ops.index(op)] = 1.0
-            return out
-        index = {edge: e for e, edge in enumerate(self.edges)}
-        for kind, cell in zip(self.kinds, enc):
-            kept = set()
-            for pair, (op, source) in enumerate(cell):
-                e = index[(pair // 2, source)]
-                out[kind][e, self.ops.index(op)] = 1.0
-                kept.add(e)
-            for e in set(range(len(self.edges))) - kept:
-                out[kind][e, self.ops.index("none")] = 1.0
-        return out
 
     def of_encoding(self, encoding: Any) -> float:
         """K at the one-hot alpha of a genotype: the derived network's exact cost."""

@@ -35,7 +35,7 @@ from typing import Any
 
 from ..errors import FitnasError
 from ..spaces import SearchSpace
-from .expected import ExpectedCost, SupernetError
+from .expected import SupernetError, expected_cost
 from .search import DCANAS, SupernetConfig
 
 __all__ = ["FORMAT", "LookupGraph", "LookupGraphError", "LookupPoint", "build_lookup_graph",
@@ -69,6 +69,8 @@ class LookupGraph:
     smallest: float
     points: tuple[LookupPoint, ...]
     supernet: dict[str, Any] = field(default_factory=dict)
+    #: The dtype a ``peak`` graph's bytes are counted at (a parameter or MAC graph: any).
+    dtype: str = "fp32"
 
     # ------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +86,8 @@ class LookupGraph:
             graph = cls(space=str(data["space"]), space_config=dict(data["space_config"]),
                         dataset=str(data["dataset"]), cost=str(data["cost"]),
                         smallest=float(data["smallest"]), points=points,
-                        supernet=dict(data.get("supernet") or {}))
+                        supernet=dict(data.get("supernet") or {}),
+                        dtype=str(data.get("dtype", "fp32")))
         except (KeyError, TypeError, ValueError) as err:
             raise LookupGraphError(f"{where} is malformed ({err})") from None
         if not points:
@@ -114,9 +117,10 @@ class LookupGraph:
         return cls.from_dict(data, f"the look-up graph {str(path)!r}")
 
     # -------------------------------------------------------------- use
-    def check_matches(self, space: SearchSpace, dataset: str, cost: str) -> None:
+    def check_matches(self, space: SearchSpace, dataset: str, cost: str,
+                      dtype: str = "fp32") -> None:
         """One-line :class:`LookupGraphError` unless the graph is for this space (name and
-        options), dataset (its name) and cost."""
+        options), dataset (its name) and cost (for ``peak``, at this dtype)."""
         config = json.loads(json.dumps(space.get_config()))
         if self.space != space.name or self.space_config != config:
             raise LookupGraphError(
@@ -128,6 +132,9 @@ class LookupGraph:
                                    f"{dataset!r}: build one on this dataset with `fitnas lug build`")
         if self.cost != cost:
             raise LookupGraphError(f"the look-up graph maps {self.cost}, not {cost}")
+        if cost == "peak" and self.dtype != dtype:
+            raise LookupGraphError(f"the look-up graph maps the peak at {self.dtype}, not at "
+                                   f"{dtype}: build one with `fitnas lug build --dtype {dtype}`")
 
     def curve(self) -> list[tuple[float, float]]:
         """The fitted (K_s, K_d) points, K_s ascending, K_d (the largest over a target's seeds)
@@ -190,12 +197,13 @@ Job = tuple[float, int]
 Progress = Callable[[LookupPoint], None]
 
 
-def _search(payload: tuple[SearchSpace, Any, str, dict[str, Any], int], job: Job) -> LookupPoint:
+def _search(payload: tuple[SearchSpace, Any, str, dict[str, Any], int, str], job: Job
+            ) -> LookupPoint:
     """One search of the graph (in a worker process)."""
-    space, dataset, cost, config, threads = payload
+    space, dataset, cost, config, threads, dtype = payload
     target, seed = job
     search = DCANAS(space, cost, target,
-                    SupernetConfig(**{**config, "seed": seed, "threads": threads}))
+                    SupernetConfig(**{**config, "seed": seed, "threads": threads}), dtype=dtype)
     search.fit(dataset)
     r = search.result
     assert r is not None
@@ -206,24 +214,25 @@ def _search(payload: tuple[SearchSpace, Any, str, dict[str, Any], int], job: Job
 def build_lookup_graph(space: SearchSpace, dataset: Any, cost: str, targets: Sequence[float],
                        config: SupernetConfig | None = None, seeds: Sequence[int] = (0,),
                        workers: int = 1, backend: str = "local", address: str | None = None,
-                       progress: Progress | None = None) -> LookupGraph:
+                       progress: Progress | None = None, dtype: str = "fp32") -> LookupGraph:
     """Search at every (target, seed) and return the graph; ``workers`` searches at once on
-    local processes (``spawn``) or Ray tasks (``backend="ray"``, ``address`` of a cluster)."""
+    local processes (``spawn``) or Ray tasks (``backend="ray"``, ``address`` of a cluster).
+    ``dtype``: what a ``peak`` graph counts bytes at."""
     from .parallel import parallel_map
 
     if not targets:
         raise SupernetError("a look-up graph needs at least one target")
     config = config or SupernetConfig()
-    smallest = ExpectedCost(space, cost).smallest()
+    smallest = expected_cost(space, cost, dtype).smallest()
     low = [t for t in targets if t <= smallest]
     if low:
         raise SupernetError(f"target {low[0]:,.0f} {cost} is not above the smallest network of "
                             f"the space ({smallest:,.0f})")
     jobs = [(float(t), int(s)) for t in sorted(targets) for s in seeds]
     threads = max(1, (os.cpu_count() or 1) // max(1, min(workers, len(jobs))))
-    payload = (space, dataset, cost, config.to_dict(), threads)
+    payload = (space, dataset, cost, config.to_dict(), threads, dtype)
     points = parallel_map(_search, payload, jobs, workers, backend, address, progress)
     return LookupGraph(space=space.name, space_config=json.loads(json.dumps(space.get_config())),
                        dataset=dataset.name, cost=cost, smallest=smallest,
                        points=tuple(sorted(points, key=lambda p: (p.target, p.seed))),
-                       supernet=config.to_dict())
+                       supernet=config.to_dict(), dtype=dtype)

@@ -86,12 +86,21 @@ def _argmax(row: list[float], skip: int = -1) -> int:
     return max((k for k in range(len(row)) if k != skip), key=lambda k: row[k])
 
 
-def derive(space: Any, probabilities: dict[str, Tensor]) -> Any:
-    """The space's canonical encoding from ``kind -> softmax(alpha)`` (DARTS' rule; module)."""
+def derive(space: Any, probabilities: dict[str, Tensor], transit: bool = False) -> Any:
+    """The space's canonical encoding from ``kind -> softmax(alpha)`` (DARTS' rule; module).
+
+    ``transit``: the genotype the derived cells run during the search. On ``nb201`` it is the
+    argmax without ``none``: an all-``none`` derived cell outputs zeros, so nothing after it
+    depends on its input and no gradient reaches the mixed cell's alpha, which then stays
+    where it is. Measured (BENCHMARKS.md dcanas-nb201): one early push of the constraint toward
+    ``none`` froze every later epoch at the all-``none`` cell. The genotype the search hands
+    over is still nb201's argmax over all five operations. ``darts`` never derives ``none``."""
     ops, edges, _ = space_tables(space)
-    if _family(space) == "nb201":
-        return space.validate(tuple(ops[_argmax(row)] for row in _rows(space, probabilities, "cell")))
     none = ops.index("none")
+    if _family(space) == "nb201":
+        rows = _rows(space, probabilities, "cell")
+        return space.validate(tuple(ops[_argmax(row, none if transit else -1)]
+                                    for row in rows))
     cells = []
     for kind in _KINDS["darts"]:
         p = _rows(space, probabilities, kind)
@@ -234,7 +243,8 @@ class Supernet(nn.Module):
         selections: dict[str, list[tuple[int, int]]] = {}
         if not all(self.mixed):
             with torch.no_grad():
-                self.current_genotype = derive(self.space, {k: p.detach() for k, p in probs.items()})
+                self.current_genotype = derive(self.space, {k: p.detach() for k, p in probs.items()},
+                                               transit=True)
             selections = self.selections(self.current_genotype)
         return self.run(TORCH, x, probs, selections)  # type: ignore[no-any-return,unused-ignore]
 

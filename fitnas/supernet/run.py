@@ -19,15 +19,20 @@ from ..constraints import Constraints
 from ..data import Dataset
 from ..spaces import SearchSpace
 from ..strategies.dcanas import DCANASStrategy
-from ..units import format_count
-from .expected import ExpectedCost, SupernetError
+from ..units import format_bytes, format_count
+from .expected import CostSurrogate, SupernetError, expected_cost
 from .lug import LookupGraph
 from .search import DCANAS, EpochReport, SearchResult, SupernetConfig
 
-__all__ = ["SearchPlan", "plan_search", "run_supernet_searches"]
+__all__ = ["SearchPlan", "format_cost", "plan_search", "run_supernet_searches"]
 
-_LIMIT_OF = {"params": "max_params", "macs": "max_macs"}
-_FLAG = {"params": "--max-params", "macs": "--max-macs"}
+_LIMIT_OF = {"params": "max_params", "macs": "max_macs", "peak": "max_peak_mem"}
+_FLAG = {"params": "--max-params", "macs": "--max-macs", "peak": "--max-peak-mem"}
+
+
+def format_cost(value: float, cost: str) -> str:
+    """A cost as the CLI prints it: a count, or bytes for the peak."""
+    return format_bytes(int(round(value))) if cost == "peak" else format_count(value)
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,10 @@ class SearchPlan:
         if self.target is None:
             return "no constraint (first-order DARTS); the derived network is checked against " \
                    "the limits after the search"
-        limit = f" for the limit {format_count(self.limit)} {self.cost}" if self.limit else ""
-        return f"K(alpha) <= {format_count(self.target)} {self.cost}{limit} ({self.source})"
+        limit = f" for the limit {format_cost(self.limit, self.cost)} {self.cost}" \
+            if self.limit else ""
+        return f"K(alpha) <= {format_cost(self.target, self.cost)} {self.cost}{limit} " \
+               f"({self.source})"
 
 
 def plan_search(strategy: DCANASStrategy, space: SearchSpace, constraints: Constraints,
@@ -56,16 +63,16 @@ def plan_search(strategy: DCANASStrategy, space: SearchSpace, constraints: Const
     memory (estimated before allocating), or a look-up graph of another space, dataset or
     cost."""
     limits = constraints.limits
-    cost = strategy.cost or next((c for c in ("params", "macs")
+    cost = strategy.cost or next((c for c in ("params", "macs", "peak")
                                   if getattr(limits, _LIMIT_OF[c]) is not None), "params")
-    expected = ExpectedCost(space, cost)
+    expected = expected_cost(space, cost, constraints.dtype)
     smallest = expected.smallest()
     limit = getattr(limits, _LIMIT_OF[cost])
     if limit is not None and limit < smallest:
         raise SupernetError(
-            f"{_FLAG[cost]} {format_count(limit)} is below the smallest network of the "
-            f"{space.name} space ({format_count(smallest)} {cost}, its cheapest genotype): raise "
-            "the limit or make the space smaller (e.g. fewer channels or layers)")
+            f"{_FLAG[cost]} {format_cost(limit, cost)} is below the smallest network of the "
+            f"{space.name} space ({format_cost(smallest, cost)} {cost}, its cheapest genotype): "
+            "raise the limit or make the space smaller (e.g. fewer channels or layers)")
     _check_other_limits(expected, constraints)
     from .memory import check_fits
 
@@ -76,29 +83,30 @@ def plan_search(strategy: DCANASStrategy, space: SearchSpace, constraints: Const
         return SearchPlan(cost, limit, None, "constraint=false", smallest)
     if strategy.target is not None:
         if strategy.target <= smallest:
-            raise SupernetError(f"dcanas target {format_count(strategy.target)} is not above the "
-                                f"smallest network of the space ({format_count(smallest)} {cost})")
+            raise SupernetError(f"dcanas target {format_cost(strategy.target, cost)} is not above "
+                                f"the smallest network of the space "
+                                f"({format_cost(smallest, cost)} {cost})")
         return SearchPlan(cost, limit, float(strategy.target), "the target option", smallest)
     if limit is None:
         raise SupernetError(f"dcanas constrains {cost}: give a limit ({_FLAG[cost]}) or a "
                             "target (--strategy dcanas:target=N), or constraint=false")
     if strategy.lug:
         graph = LookupGraph.load(strategy.lug)
-        graph.check_matches(space, dataset, cost)
+        graph.check_matches(space, dataset, cost, constraints.dtype)
         return SearchPlan(cost, limit, graph.target_for(limit),
                           f"read off the look-up graph {strategy.lug}", smallest)
     return SearchPlan(cost, limit, float(limit), "the limit itself: no look-up graph (lug=FILE), "
                       "so the derived network may exceed it", smallest)
 
 
-def _check_other_limits(expected: ExpectedCost, constraints: Constraints) -> None:
+def _check_other_limits(expected: CostSurrogate, constraints: Constraints) -> None:
     """Refuse a search no derived network could pass: the cheapest genotype of the space
     already breaks an analytic limit the supernet does not bound (e.g. a device's RAM)."""
     from ..constraints import LIMIT_COSTS
 
     check = constraints.check(expected.space.decode(expected.cheapest()))
     broken = [name for name, v in check.violations.items() if v > 0
-              and name not in ("max_params", "max_macs")]
+              and name not in ("max_params", "max_macs", _LIMIT_OF[expected.cost])]
     if broken:
         what = "; ".join(f"{name.replace('_', '-')} {getattr(constraints.limits, name):,}, the "
                          f"cheapest needs {check.costs[LIMIT_COSTS[name]]:,.0f}"
@@ -112,14 +120,15 @@ def _check_other_limits(expected: ExpectedCost, constraints: Constraints) -> Non
 def run_supernet_searches(strategy: DCANASStrategy, space: SearchSpace, dataset: Dataset,
                           plan: SearchPlan,
                           progress: Callable[[int, EpochReport], None] | None = None,
-                          device: str = "cpu") -> list[SearchResult]:
+                          device: str = "cpu", dtype: str = "fp32") -> list[SearchResult]:
     """Run the strategy's ``searches`` supernet searches (seeds ``seed, seed+1, ...``) and give
-    it their genotypes; ``progress(search, report)`` after each supernet epoch."""
+    it their genotypes; ``progress(search, report)`` after each supernet epoch. ``dtype``: the
+    run's (what a ``peak`` is counted at)."""
     results = []
     for k in range(strategy.searches):
         config = SupernetConfig(**strategy.supernet, seed=strategy.seed + k, device=device)
         search = DCANAS(space, plan.cost, plan.target, config,
-                        limit=plan.limit if strategy.within_limit else None)
+                        limit=plan.limit if strategy.within_limit else None, dtype=dtype)
 
         def report(r: EpochReport, k: int = k) -> None:
             if progress is not None:

@@ -8,10 +8,13 @@ so when DARTS' derivation (top-2 edges per node, argmax operation) gives a genot
 limit, it is brought under it with the least loss of architecture weight:
 
     while K(g) > K_d:
-        among the kept edges e with operation o and every cheaper operation o' of that edge,
-        replace the one with the least   (log p_e(o) - log p_e(o')) / (c_e(o) - c_e(o'))
-        (the log-probability given up per unit of cost saved; p = softmax(alpha_e), c the
-        cost of eq. 3 summed over the cells of the edge's kind)
+        among the kept edges e with operation o and every other operation o' of that edge
+        that lowers the cost, replace the one with the least
+            (log p_e(o) - log p_e(o')) / (K(g) - K(g with o' for o on e))
+        (the log-probability given up per unit of cost saved; p = softmax(alpha_e), K the
+        exact cost of the genotype's network: for parameters and MACs the difference of
+        eq. 3's table entries of that edge, for the peak (``fitnas.supernet.peak``) the
+        difference of the two networks' exact peaks, which depend on the whole cell)
 
 Every step lowers the cost, so the loop ends; if no cheaper operation is left on the kept
 edges and the genotype is still over the limit, the space's cheapest genotype is taken (it meets
@@ -26,12 +29,12 @@ from typing import Any
 
 from torch import Tensor
 
-from .expected import ExpectedCost
+from .expected import CostSurrogate
 
 __all__ = ["derive_within"]
 
 
-def _slots(expected: ExpectedCost, genotype: Any) -> list[tuple[str, int, int, int]]:
+def _slots(expected: CostSurrogate, genotype: Any) -> list[tuple[str, int, int, int]]:
     """``(kind, position in the encoding, edge row, op column)`` of every kept operation."""
     if expected.space.name == "nb201":
         return [("cell", e, e, expected.ops.index(op)) for e, op in enumerate(genotype)]
@@ -40,7 +43,7 @@ def _slots(expected: ExpectedCost, genotype: Any) -> list[tuple[str, int, int, i
             for kind, cell in zip(expected.kinds, genotype) for k, (op, source) in enumerate(cell)]
 
 
-def _replace(expected: ExpectedCost, genotype: Any, kind: str, position: int, op: str) -> Any:
+def _replace(expected: CostSurrogate, genotype: Any, kind: str, position: int, op: str) -> Any:
     if expected.space.name == "nb201":
         return expected.space.validate(
             tuple(op if e == position else o for e, o in enumerate(genotype)))
@@ -53,7 +56,7 @@ def _replace(expected: ExpectedCost, genotype: Any, kind: str, position: int, op
     return expected.space.validate(tuple(cells))
 
 
-def derive_within(expected: ExpectedCost, genotype: Any, probabilities: dict[str, Tensor],
+def derive_within(expected: CostSurrogate, genotype: Any, probabilities: dict[str, Tensor],
                   limit: float) -> tuple[Any, int]:
     """``genotype`` brought under ``limit`` (see the module docstring); the genotype and the
     number of operations replaced (0 when it already met the limit)."""
@@ -61,12 +64,15 @@ def derive_within(expected: ExpectedCost, genotype: Any, probabilities: dict[str
     allowed = [o for o, op in enumerate(expected.ops)
                if not (op == "none" and expected.space.name == "darts")]
     steps = 0
-    while expected.of_encoding(genotype) > limit:
+    while (now := expected.of_encoding(genotype)) > limit:
         best: tuple[float, int, str, int, int] | None = None
         for kind, position, e, o in _slots(expected, genotype):
-            cost, p = expected.table[kind][e], rows[kind][e]
+            p = rows[kind][e]
             for cheaper in allowed:
-                saving = float(cost[o] - cost[cheaper])
+                if cheaper == o:
+                    continue
+                saving = now - expected.of_encoding(
+                    _replace(expected, genotype, kind, position, expected.ops[cheaper]))
                 if saving <= 0:
                     continue
                 loss = (math.log(max(float(p[o]), 1e-30)) -

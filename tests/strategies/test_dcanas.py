@@ -54,7 +54,7 @@ def test_without_a_supernet_search_ask_says_what_to_run() -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"cost": "latency"}, "cost must be params or macs, got 'latency'"),
+    ({"cost": "latency"}, "cost must be params, macs or peak, got 'latency'"),
     ({"target": -5}, "target must be a positive number, got -5"),
     ({"searches": 0}, "searches must be an int in 1..100, got 0"),
     ({"epochs": 0}, "epochs must be an int >= 1, got 0"),

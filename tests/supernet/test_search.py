@@ -109,8 +109,10 @@ def test_bad_settings_are_one_line_errors(digits: Dataset) -> None:
         SupernetConfig(epochs=0)
     with pytest.raises(SupernetError, match="arch_lr must be a positive number"):
         SupernetConfig(arch_lr=-1.0)
-    with pytest.raises(SupernetError, match="constrains params or macs, got 'peak'"):
-        DCANAS(tiny("nb201", digits), "peak")
+    with pytest.raises(SupernetError, match="constrains params, macs, peak, got 'latency'"):
+        DCANAS(tiny("nb201", digits), "latency")
+    with pytest.raises(SupernetError, match="lambda_on must be derived or expected, got 'k'"):
+        SupernetConfig(lambda_on="k")
 
 
 @pytest.mark.parametrize("name", ["nb201", "darts"])

@@ -66,15 +66,14 @@ def register(subparsers: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from ..constraints import parse_count, parse_size
+    from ..costs.dtypes import bytes_per_element
     from ..data import create_dataset
     from ..spaces import create_space
     from ..study.setup import parse_options
-    from ..costs.dtypes import bytes_per_element
     from ..supernet.expected import expected_cost
     from ..supernet.lug import build_lookup_graph
     from ..supernet.run import format_cost
     from ..supernet.search import SupernetConfig
-    from ..units import format_count
     from .search import _subset
 
     name, _, opts = args.space.partition(":")
@@ -153,7 +152,13 @@ def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> 
     from ..strategies import create_strategy
     from ..strategies.dcanas import DCANASStrategy
     from ..study.setup import dataset_of
-    from ..supernet.run import format_cost, plan_search, results_data, run_supernet_searches
+    from ..supernet.run import (
+        checkpoint_path,
+        format_cost,
+        plan_search,
+        results_data,
+        run_supernet_searches,
+    )
 
     dataset = dataset_of(settings)
     space = create_space(settings.space, input_shape=dataset.input_shape,
@@ -179,16 +184,26 @@ def supernet_phase(settings: SearchSettings, out: Path, quiet: bool = False) -> 
               f"{format_cost(r.k_derived, plan.cost)} {plan.cost}: {space.format(r.genotype)}",
               file=sys.stderr)
 
+    if checkpoint_path(out, 0).exists() and not quiet:
+        print(f"  {out} holds a supernet checkpoint: a search of the same settings continues "
+              "after its last epoch (another one starts over)", file=sys.stderr)
     results = run_supernet_searches(strategy, space, dataset, plan, progress,
-                                    dtype=constraints.dtype)
-    for r in results:
+                                    dtype=constraints.dtype, checkpoints=out)
+    for k, r in enumerate(results):
+        if r.resumed_after and not quiet:
+            search = f"search {k + 1}: " if strategy.searches > 1 else ""
+            print(f"  {search}continued from its checkpoint after epoch {r.resumed_after}",
+                  file=sys.stderr)
         if r.replaced and not quiet:
             print(f"  the derived network ({format_cost(r.k_searched or 0, plan.cost)} "
-                  f"{plan.cost}) is over the limit: {r.replaced} operation(s) replaced by cheaper ones at the least "
-                  f"loss of architecture weight -> {format_cost(r.k_derived, plan.cost)}: "
+                  f"{plan.cost}) is over the limit: {r.replaced} operation(s) replaced by "
+                  "cheaper ones at the least loss of architecture weight -> "
+                  f"{format_cost(r.k_derived, plan.cost)}: "
                   f"{space.format(r.genotype)}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     (out / "supernet.json").write_text(json.dumps(results_data(space, plan, results), indent=2))
+    for k in range(strategy.searches):  # the derived genotypes are in the settings from here
+        checkpoint_path(out, k).unlink(missing_ok=True)
     options = {**settings.strategy_options,
                "derived": [space.to_data(r.genotype) for r in results]}
     return dataclasses.replace(settings, strategy_options=options)

@@ -223,6 +223,7 @@ def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
         raise FitnasError("give --resume or --force, not both")
     exists = (out / "study.db").exists()
     if resume and not exists:
+        _no_supernet_checkpoint(out, "--resume")
         raise FitnasError(f"--resume: {str(out)!r} holds no run to continue")
     if exists and not resume and not force:
         raise FitnasError(f"{str(out)!r} already holds a run; continue it with --resume (or "
@@ -235,6 +236,17 @@ def _prepare_folder(out: Path, resume: bool, force: bool) -> None:
     except OSError as err:
         raise FitnasError(f"cannot write to the output folder {str(out)!r}: "
                           f"{err.strerror or err}") from None
+
+
+def _no_supernet_checkpoint(out: Path, what: str) -> None:
+    """A folder a dcanas search was killed in during its supernet phase holds no run yet,
+    only the supernet's checkpoint: say how to continue it."""
+    from ..supernet.run import checkpoint_path
+
+    if checkpoint_path(out, 0).exists():
+        raise FitnasError(f"{what}: {str(out)!r} holds an unfinished dcanas supernet search, "
+                          "not a run yet: run the same `fitnas search` command again to "
+                          "continue it")
 
 
 def _set_aside(out: Path) -> Path:
@@ -332,6 +344,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
     out = Path(args.dir)
     if not (out / "study.db").exists():
+        _no_supernet_checkpoint(out, "fitnas resume")
         load_settings(out)  # the one-line error for a folder without a run
     lock = RunLock(out).acquire()
     try:

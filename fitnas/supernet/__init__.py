@@ -8,6 +8,7 @@ interface, :meth:`DCANAS.fit` ``-> ArchGraph``, and records its result through t
   softmax(alpha), with weight sharing, the channel bottleneck and derived cells (section 3.3);
   :func:`estimate_training_memory` / :func:`check_fits` (``memory``) before allocating it;
 * :class:`ExpectedCost` (``expected``): K(alpha), eq. 3, exact at a one-hot alpha;
+* :class:`ExpectedPeak` (``peak``): the expected peak activation memory, beyond the paper;
 * :class:`Lagrangian` (``lagrangian``): the trainable multiplier of eq. 2 and 4;
 * :class:`DCANAS` (``search``): the alternating first-order search, Algorithm 1;
 * :class:`LookupGraph` and :func:`build_lookup_graph` (``lug``): section 3.2.1;
@@ -22,6 +23,7 @@ from .lagrangian import Lagrangian
 from .lug import LookupGraph, LookupGraphError, LookupPoint, build_lookup_graph
 from .memory import SupernetTooLarge, check_fits, estimate_training_memory
 from .network import Supernet, derive
+from .peak import ExpectedPeak
 from .run import SearchPlan, plan_search, run_supernet_searches
 from .search import DCANAS, EpochReport, SearchResult, SupernetConfig
 
@@ -30,6 +32,7 @@ __all__ = [
     "EXPECTED_COSTS",
     "EpochReport",
     "ExpectedCost",
+    "ExpectedPeak",
     "Lagrangian",
     "LookupGraph",
     "LookupGraphError",

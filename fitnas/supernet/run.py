@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..constraints import Constraints
@@ -24,7 +25,8 @@ from .expected import CostSurrogate, SupernetError, expected_cost
 from .lug import LookupGraph
 from .search import DCANAS, EpochReport, SearchResult, SupernetConfig
 
-__all__ = ["SearchPlan", "format_cost", "plan_search", "run_supernet_searches"]
+__all__ = ["SearchPlan", "checkpoint_path", "format_cost", "plan_search",
+           "run_supernet_searches"]
 
 _LIMIT_OF = {"params": "max_params", "macs": "max_macs", "peak": "max_peak_mem"}
 _FLAG = {"params": "--max-params", "macs": "--max-macs", "peak": "--max-peak-mem"}
@@ -32,7 +34,7 @@ _FLAG = {"params": "--max-params", "macs": "--max-macs", "peak": "--max-peak-mem
 
 def format_cost(value: float, cost: str) -> str:
     """A cost as the CLI prints it: a count, or bytes for the peak."""
-    return format_bytes(int(round(value))) if cost == "peak" else format_count(value)
+    return format_bytes(round(value)) if cost == "peak" else format_count(value)
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,13 @@ def _check_other_limits(expected: CostSurrogate, constraints: Constraints) -> No
 def run_supernet_searches(strategy: DCANASStrategy, space: SearchSpace, dataset: Dataset,
                           plan: SearchPlan,
                           progress: Callable[[int, EpochReport], None] | None = None,
-                          device: str = "cpu", dtype: str = "fp32") -> list[SearchResult]:
+                          device: str = "cpu", dtype: str = "fp32",
+                          checkpoints: Path | None = None) -> list[SearchResult]:
     """Run the strategy's ``searches`` supernet searches (seeds ``seed, seed+1, ...``) and give
     it their genotypes; ``progress(search, report)`` after each supernet epoch. ``dtype``: the
-    run's (what a ``peak`` is counted at)."""
+    run's (what a ``peak`` is counted at). ``checkpoints``: a folder where search ``k`` keeps
+    ``supernet-k.pt`` after every epoch and continues from it when run again
+    (:meth:`DCANAS.fit`)."""
     results = []
     for k in range(strategy.searches):
         config = SupernetConfig(**strategy.supernet, seed=strategy.seed + k, device=device)
@@ -134,11 +139,17 @@ def run_supernet_searches(strategy: DCANASStrategy, space: SearchSpace, dataset:
             if progress is not None:
                 progress(k, r)
 
-        search.fit(dataset, report)
+        search.fit(dataset, report, None if checkpoints is None else
+                   checkpoint_path(checkpoints, k))
         assert search.result is not None
         results.append(search.result)
     strategy.set_derived([r.genotype for r in results])
     return results
+
+
+def checkpoint_path(folder: Path, search: int) -> Path:
+    """Where search ``search`` of a run keeps its supernet checkpoint."""
+    return folder / f"supernet-{search}.pt"
 
 
 def results_data(space: SearchSpace, plan: SearchPlan, results: list[SearchResult]

@@ -29,8 +29,10 @@ constrained search ended at the all-``none`` cell (BENCHMARKS.md dcanas-nb201). 
 ``K(g)`` stops lambda as soon as the derived network meets ``K_s`` and lets it decay while it
 does (complementary slackness on the constraint that matters), while alpha still descends
 K(alpha)'s gradient, the differentiable direction to cheaper operations. The look-up graph
-(section 3.2.1) is then nearly the identity, but still corrects the last flips of the argmax. Without a target (``target=None``) steps 1-2 have no constraint
-term: plain first-order DARTS with the search-time reductions the supernet is built with.
+(section 3.2.1) still maps K_s to what the searches derived.
+
+Without a target (``target=None``) steps 1-2 have no constraint term: plain first-order DARTS
+with the search-time reductions the supernet is built with.
 Hyper-parameters default to paper 004 appendix 0.D where they fit a CPU search of a few epochs:
 SGD momentum 0.9, weight decay 3e-4, learning rate cosine-annealed to 0 (0.05 rather than the
 paper's 0.2 at batch 512, for our batch of 64: the linear scaling rule), gradient clipping 5,
@@ -42,10 +44,13 @@ gradient's scale, so alpha would barely leave its start.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -152,11 +157,14 @@ class SearchResult:
     limit: float | None = None
     replaced: int = 0
     k_searched: float | None = None
+    #: Epochs a checkpoint had already run when the search continued it (0: none).
+    resumed_after: int = 0
 
     def to_dict(self, space: SearchSpace) -> dict[str, Any]:
         return {"genotype": space.to_data(self.genotype), "cost": self.cost,
                 "target": self.target, "k_alpha": self.k_alpha, "k_derived": self.k_derived,
                 "limit": self.limit, "replaced": self.replaced, "k_searched": self.k_searched,
+                "resumed_after": self.resumed_after,
                 "lambda": self.lambda_, "seconds": self.seconds, "config": self.config,
                 "history": [{**r.to_dict(), "genotype": space.to_data(r.genotype)}
                             for r in self.history]}
@@ -192,6 +200,8 @@ class DCANAS:
         self.lagrangian = (Lagrangian(target, self.config.lambda_lr)
                            if target is not None else None)
         self.result: SearchResult | None = None
+        #: Epochs a checkpoint had already run when :meth:`fit` continued it (0: none).
+        self.resumed_after = 0
 
     def build(self) -> Supernet:
         """The supernet (checked to fit in memory before it is allocated)."""
@@ -202,19 +212,34 @@ class DCANAS:
                        bottleneck=c.bottleneck, derived_cells=c.derived_cells)
         return net.to(c.device)
 
-    def fit(self, dataset: Dataset, progress: Progress | None = None) -> ArchGraph:
+    def fit(self, dataset: Dataset, progress: Progress | None = None,
+            checkpoint: str | Path | None = None) -> ArchGraph:
         """Search on ``dataset``'s training images; the derived network (``self.result`` holds
-        the genotype, K, lambda and the epoch history)."""
+        the genotype, K, lambda and the epoch history).
+
+        ``checkpoint``: a file the search's whole state is written to after every epoch
+        (atomically); a search started with a checkpoint of the same search (space, dataset,
+        cost, target, limit and settings) continues after its last epoch, to the same result
+        as an uninterrupted one; a checkpoint of another search is ignored (started over)."""
         c = self.config
         threads = torch.get_num_threads()
         if c.threads is not None:
             torch.set_num_threads(c.threads)
         try:
-            return self._fit(dataset, progress)
+            return self._fit(dataset, progress, None if checkpoint is None else Path(checkpoint))
         finally:
             torch.set_num_threads(threads)
 
-    def _fit(self, dataset: Dataset, progress: Progress | None) -> ArchGraph:
+    def _identity(self, dataset: Dataset) -> str:
+        """What a checkpoint must have been written by to be continued."""
+        config = {k: v for k, v in self.config.to_dict().items() if k not in ("threads",)}
+        return json.dumps({"space": self.space.name, "space_config": self.space.get_config(),
+                           "dataset": dataset.name, "images": len(dataset.train.x),
+                           "cost": self.cost, "target": self.target, "limit": self.limit,
+                           "config": config}, sort_keys=True, default=str)
+
+    def _fit(self, dataset: Dataset, progress: Progress | None, checkpoint: Path | None
+             ) -> ArchGraph:
         c = self.config
         torch.manual_seed(c.seed)
         net = self.build()
@@ -229,7 +254,28 @@ class DCANAS:
         gen = torch.Generator().manual_seed(c.seed)
         history: list[EpochReport] = []
         started = time.monotonic()
-        for epoch in range(1, c.epochs + 1):
+        parts: dict[str, Any] = {"net": net, "w_opt": w_opt, "a_opt": a_opt,
+                                 "schedule": schedule}
+        identity = self._identity(dataset) if checkpoint is not None else ""
+        first = 1
+        if checkpoint is not None:
+            state = _load_checkpoint(checkpoint, identity)
+            if state is not None:
+                for name, part in parts.items():
+                    part.load_state_dict(state[name])
+                gen.set_state(state["generator"])
+                torch.set_rng_state(state["torch_rng"])
+                if self.lagrangian is not None:
+                    self.lagrangian.value = float(state["lambda"])
+                sampler = getattr(self.expected, "_generator", None)
+                if sampler is not None and state.get("sampler") is not None:
+                    sampler.set_state(state["sampler"])
+                history = [EpochReport(**{**r, "genotype": self.space.validate(
+                    self.space.from_data(r["genotype"]))}) for r in state["history"]]
+                started -= float(state["seconds"])
+                first = len(history) + 1
+        self.resumed_after = first - 1
+        for epoch in range(first, c.epochs + 1):
             t0, losses = time.monotonic(), []
             net.train()
             w_order = torch.randperm(len(weight_train[0]), generator=gen)
@@ -262,6 +308,16 @@ class DCANAS:
                 k_alpha=self._k(net), k_derived=self.expected.of_encoding(genotype),
                 genotype=genotype)
             history.append(report)
+            if checkpoint is not None:
+                sampler = getattr(self.expected, "_generator", None)
+                _save_checkpoint(checkpoint, {
+                    "identity": identity, **{n: p.state_dict() for n, p in parts.items()},
+                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                    "lambda": self.lagrangian.value if self.lagrangian is not None else 0.0,
+                    "sampler": sampler.get_state() if sampler is not None else None,
+                    "history": [{**asdict(r), "genotype": self.space.to_data(r.genotype)}
+                                for r in history],
+                    "seconds": time.monotonic() - started})
             if progress is not None:
                 progress(report)
         last = history[-1]
@@ -275,7 +331,8 @@ class DCANAS:
             target=self.target, k_alpha=last.k_alpha,
             k_derived=self.expected.of_encoding(genotype), lambda_=last.lambda_,
             seconds=time.monotonic() - started, history=history, config=c.to_dict(),
-            limit=self.limit, replaced=replaced, k_searched=last.k_derived)
+            limit=self.limit, replaced=replaced, k_searched=last.k_derived,
+            resumed_after=self.resumed_after)
         return self.result.graph
 
     def _constrained(self, net: Supernet) -> float:
@@ -291,6 +348,26 @@ class DCANAS:
 
 
 Pair = tuple[Tensor, Tensor]
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, identity: str) -> dict[str, Any] | None:
+    """The checkpoint's state if it was written by this search, else ``None``."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception:  # a torn or foreign file: start over, it is rewritten after epoch 1
+        return None
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        return None
+    return state
 
 
 def _halves(dataset: Dataset, seed: int) -> tuple[Pair, Pair]:

@@ -14,6 +14,7 @@ from fitnas.spaces import create_space
 from fitnas.study import load_run
 from fitnas.supernet.expected import ExpectedCost
 from fitnas.supernet.lug import LookupGraph
+from fitnas.supernet.peak import ExpectedPeak
 from fitnas.units import format_count
 
 SPACE = "darts:channels=4,layers=3"
@@ -120,3 +121,55 @@ def test_a_supernet_too_large_for_memory_is_refused_before_allocating(
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert "estimated before allocating" in err
+
+
+NB201 = "nb201:channels=4,cells_per_stage=1"
+PEAK_BASE = [*BASE[:5], "--space", NB201, *BASE[7:]]
+
+
+def nb201_peak() -> ExpectedPeak:
+    return ExpectedPeak(create_space("nb201", input_shape=(1, 1, 8, 8), classes=10, channels=4,
+                                     cells_per_stage=1))
+
+
+def test_a_peak_limit_is_searched_for_with_the_expected_peak(tmp_path: Path) -> None:
+    peak = nb201_peak()
+    limit = int(peak.smallest() + 0.5 * (peak.at_uniform() - peak.smallest()))
+    out = tmp_path / "run"
+    assert main([*PEAK_BASE, "--strategy", f"dcanas:{FAST}", "--max-peak-mem", str(limit),
+                 "--out", str(out), "--json"]) == 0
+    supernet = json.loads((out / "supernet.json").read_text())
+    assert supernet["cost"] == "peak" and supernet["limit"] == limit
+    (search,) = supernet["searches"]
+    assert search["k_derived"] <= limit  # the hard limit, under the decoder's order
+    with load_run(out) as record:
+        (trial,) = record.trials()
+        assert trial.state.name == "COMPLETE"
+        assert trial.costs["peak_activation_bytes"] <= search["k_derived"]
+
+
+def test_a_peak_lug_is_built_at_its_dtype_and_refused_at_another(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    peak = nb201_peak()
+    target = int(peak.smallest() + 0.5 * (peak.at_uniform() - peak.smallest())) // 4  # int8
+    path = tmp_path / "lug.json"
+    assert main(["lug", "build", "--space", NB201, "--data", "digits", "--subset", "400",
+                 "--cost", "peak", "--dtype", "int8", "--targets", f"{target}B",
+                 "--supernet", FAST, "--out", str(path)]) == 0
+    graph = LookupGraph.load(path)
+    assert graph.cost == "peak" and graph.dtype == "int8" and graph.smallest == peak.smallest() / 4
+    assert main(["lug", "show", str(path), "--limit", f"{target}B"]) == 0
+    assert " at int8; cheapest network " in capsys.readouterr().out
+    code = main([*PEAK_BASE, "--strategy", f"dcanas:{FAST},lug={path}",
+                 "--max-peak-mem", str(4 * target), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "maps the peak at int8, not at fp32" in err
+
+
+def test_a_peak_limit_below_the_smallest_network_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([*PEAK_BASE, "--strategy", f"dcanas:{FAST}", "--max-peak-mem", "100",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "--max-peak-mem 100 B is below the smallest network of the nb201 space" in err

@@ -154,6 +154,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"lr": 0.1, "arch_lr": 0.001, "lambda_lr": 0.2},
         {"bottleneck": 1, "weight_sharing": False, "derived_cells": False},
         {"bottleneck": 2, "weight_sharing": True, "derived_cells": True},
+        {"lambda_on": "expected"},  # paper 004: lambda ascends on K(alpha) - K_s
+        {"lambda_on": "derived", "cost": "peak"},
     ],
 }
 

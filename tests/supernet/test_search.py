@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -152,3 +154,36 @@ def test_fit_with_a_limit_reports_what_it_replaced(digits: Dataset) -> None:
     assert result is not None and result.k_derived == expected.smallest()
     assert result.k_searched is not None and result.k_searched >= result.k_derived
     assert (result.replaced > 0) == (result.k_searched > result.k_derived)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_search_continued_from_its_checkpoint_ends_where_an_uninterrupted_one_does(
+        digits: Dataset, tmp_path: Path) -> None:
+    space = tiny("nb201", digits)
+    config = SupernetConfig(epochs=3, batch_size=32, threads=1)
+    target = ExpectedCost(space).at_uniform() * 0.8
+    whole = DCANAS(space, "params", target, config)
+    whole.fit(digits)
+    checkpoint = tmp_path / "supernet-0.pt"
+
+    def kill_after_two(report: EpochReport) -> None:
+        if report.epoch == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        DCANAS(space, "params", target, config).fit(digits, kill_after_two, checkpoint)
+    assert checkpoint.exists()
+    continued = DCANAS(space, "params", target, config)
+    continued.fit(digits, checkpoint=checkpoint)
+    assert continued.resumed_after == 2
+    assert whole.result is not None and continued.result is not None
+    assert continued.result.resumed_after == 2 and len(continued.result.history) == 3
+    for a, b in zip(whole.result.history, continued.result.history):
+        assert (a.k_alpha, a.k_derived, a.lambda_, a.genotype, a.train_loss) == \
+               (b.k_alpha, b.k_derived, b.lambda_, b.genotype, b.train_loss)
+    other = DCANAS(space, "params", target * 0.9, config)  # another search: starts over
+    other.fit(digits, checkpoint=checkpoint)
+    assert other.resumed_after == 0

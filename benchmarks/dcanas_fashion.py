@@ -14,7 +14,8 @@ Run: ``python benchmarks/dcanas_fashion.py [--space darts:channels=8,layers=5] [
 [--limits 20K,25K,35K] [--seeds 0,1,2] [--lug-seeds 10,11] [--epochs 4]
 [--supernet epochs=5,batch_size=32]
 [--out runs/dcanas-fashion]`` (needs Debian's dataset-fashion-mnist). Writes the
-``dcanas-fashion`` section of BENCHMARKS.md.
+``dcanas-fashion`` section of BENCHMARKS.md; with an explicit rule in ``--supernet``
+(``lambda_on=derived`` or ``expected``), the ``dcanas-fashion-RULE`` section instead.
 """
 
 from __future__ import annotations
@@ -111,7 +112,16 @@ def main() -> None:
                          "derived": searched["k_derived"], "searched": searched["k_searched"],
                          "replaced": searched["replaced"], "random": best_of(r_out)})
     (out / "results.json").write_text(json.dumps(rows, indent=2))
-    write_section("dcanas-fashion", report(args, graph, lug_seconds, rows))
+    write_section(section(args), report(args, graph, lug_seconds, rows))
+
+
+def lambda_rule(args: argparse.Namespace) -> str:
+    return str(parse_options(args.supernet, "--supernet").get("lambda_on", "auto"))
+
+
+def section(args: argparse.Namespace) -> str:
+    rule = lambda_rule(args)
+    return "dcanas-fashion" if rule == "auto" else f"dcanas-fashion-{rule}"
 
 
 def _acc(x: float | None) -> str:
@@ -124,8 +134,9 @@ def report(args: argparse.Namespace, graph: LookupGraph, lug_seconds: float,
         [f"--space={args.space}", f"--subset={args.subset}", f"--limits={args.limits}",
          f"--lug-seeds={args.lug_seeds}",
          f"--seeds={args.seeds}", f"--epochs={args.epochs:g}", f"--supernet={args.supernet}"])
-    lines = ["## dcanas-fashion: DCA-NAS under parameter limits vs random search at equal "
-             "time (paper 004 Fig. 2)", "", f"`{command}`", "", machine_line(), "",
+    lines = [f"## {section(args)}: DCA-NAS under parameter limits vs random search at equal "
+             f"time (paper 004 Fig. 2), lambda_on={lambda_rule(args)}", "", f"`{command}`", "",
+             machine_line(), "",
              f"Look-up graph ({len(graph.points)} searches, {lug_seconds:.0f} s): "
              + ", ".join(f"K_s {format_count(p.target)} -> K_d {format_count(p.derived)}"
                          for p in graph.points)

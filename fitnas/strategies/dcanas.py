@@ -25,9 +25,10 @@ Options (``--strategy dcanas:KEY=VALUE,...``):
 * ``searches``: supernet searches with seeds ``seed, seed+1, ...``; each derived network is a
   trial and the Study keeps the most accurate (paper 004 appendix 0.D runs 5);
 * the supernet's ``epochs``, ``batch_size``, ``lr``, ``arch_lr``, ``lambda_lr``,
-  ``bottleneck`` (1: off), ``weight_sharing``, ``derived_cells``, ``lambda_on`` (``derived``:
-  lambda ascends on the derived network's cost, the default; ``expected``: on K(alpha), the
-  paper's) (``fitnas.supernet.search.SupernetConfig``).
+  ``bottleneck`` (1: off), ``weight_sharing``, ``derived_cells``, ``lambda_on`` (``auto``, the
+  default: ``derived`` on nb201, ``expected`` on darts; ``derived``: lambda ascends on the
+  derived network's cost; ``expected``: on K(alpha), the paper's; see
+  ``fitnas.supernet.search``) (``fitnas.supernet.search.SupernetConfig``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class DCANASStrategy(Strategy):
                  constraint: bool = True, searches: int = 1, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, arch_lr: float = 3e-3,
                  lambda_lr: float = 0.05, bottleneck: int = 4, weight_sharing: bool = True,
-                 derived_cells: bool = True, lambda_on: str = "derived",
+                 derived_cells: bool = True, lambda_on: str = "auto",
                  within_limit: bool = True,
                  derived: Sequence[Any] | None = None) -> None:
         super().__init__(space, seed, budget)

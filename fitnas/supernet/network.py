@@ -82,6 +82,13 @@ def _rows(space: Any, probabilities: dict[str, Tensor], kind: str) -> list[list[
     return p.detach().cpu().tolist()  # type: ignore[no-any-return,unused-ignore]
 
 
+def derives_none(space: Any) -> bool:
+    """Whether the genotype the search hands over may keep ``none`` on an edge: ``nb201`` (an
+    argmax over all five operations per edge), not ``darts`` (top-2 edges per node, each with
+    an operation other than ``none``)."""
+    return _family(space) == "nb201"
+
+
 def _argmax(row: list[float], skip: int = -1) -> int:
     return max((k for k in range(len(row)) if k != skip), key=lambda k: row[k])
 

@@ -12,7 +12,7 @@ from fitnas.spaces import SearchSpace, create_space
 from fitnas.supernet.expected import ExpectedCost, SupernetError
 from fitnas.supernet.lagrangian import Lagrangian
 from fitnas.supernet.network import Supernet
-from fitnas.supernet.search import DCANAS, EpochReport, SupernetConfig
+from fitnas.supernet.search import DCANAS, EpochReport, SupernetConfig, resolve_lambda_on
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,26 @@ def test_the_constraint_makes_k_alpha_smaller_than_without_it(digits: Dataset) -
     assert free.result.lambda_ == 0.0 and bound.result.lambda_ > 0
 
 
+@pytest.mark.parametrize(("name", "rule"), [("nb201", "derived"), ("darts", "expected")])
+def test_auto_ascends_on_the_derived_network_where_the_derivation_may_keep_none(
+        digits: Dataset, name: str, rule: str) -> None:
+    """``auto``: nb201's argmax may keep ``none`` (the collapse the derived rule prevents),
+    DARTS' derivation never does (the paper's rule). An explicit rule is kept."""
+    space = tiny(name, digits)
+    assert resolve_lambda_on("auto", space) == rule
+    assert resolve_lambda_on("expected", space) == "expected"
+    assert resolve_lambda_on("derived", space) == "derived"
+    expected = ExpectedCost(space)
+    search = DCANAS(space, "params", expected.smallest() * 2, SupernetConfig(threads=1))
+    net = search.build()
+    with torch.no_grad():
+        on_derived = expected.of_encoding(net.genotype())
+        on_alpha = float(expected(net.probabilities()))
+    assert on_derived != pytest.approx(on_alpha)
+    assert search._constrained(net) == pytest.approx(
+        on_derived if rule == "derived" else on_alpha)
+
+
 def test_bad_settings_are_one_line_errors(digits: Dataset) -> None:
     with pytest.raises(SupernetError, match="epochs must be an int >= 1, got 0"):
         SupernetConfig(epochs=0)
@@ -113,7 +133,7 @@ def test_bad_settings_are_one_line_errors(digits: Dataset) -> None:
         SupernetConfig(arch_lr=-1.0)
     with pytest.raises(SupernetError, match="constrains params, macs, peak, got 'latency'"):
         DCANAS(tiny("nb201", digits), "latency")
-    with pytest.raises(SupernetError, match="lambda_on must be derived or expected, got 'k'"):
+    with pytest.raises(SupernetError, match="lambda_on must be auto, derived, expected, got 'k'"):
         SupernetConfig(lambda_on="k")
 
 

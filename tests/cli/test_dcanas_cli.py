@@ -5,6 +5,11 @@ recorded and exported; a resumed run does not search again; bad inputs are one l
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +85,43 @@ def test_resume_replays_the_derived_network_without_searching_again(run: Path) -
     assert (run / "supernet.json").stat().st_mtime_ns == before
     with load_run(run) as record:
         assert len(record.trials()) == 1
+
+
+@pytest.mark.slow
+def test_a_search_killed_in_its_supernet_phase_continues_when_run_again(tmp_path: Path) -> None:
+    """SIGKILL a real `fitnas search` after its first supernet epoch: the folder holds only the
+    supernet's checkpoint (`fitnas resume` says so in one line), and the same command run again
+    continues after the checkpoint's epoch, records the derived network and drops the
+    checkpoint."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "fitnas", *BASE, "--strategy", "dcanas:epochs=6,batch_size=32",
+            "--max-params", str(int(smallest() * 2)), "--out", str(out)]
+    checkpoint = out / "supernet-0.pt"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not (out / "supernet.json").exists() and checkpoint.exists()
+    resume = subprocess.run([sys.executable, "-m", "fitnas", "resume", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert resume.returncode == 2
+    assert resume.stderr.strip().count("\n") == 0
+    assert "run the same `fitnas search` command again" in resume.stderr
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "continued from its checkpoint after epoch" in again.stderr
+    (search,) = json.loads((out / "supernet.json").read_text())["searches"]
+    assert 1 <= search["resumed_after"] < 6 and len(search["history"]) == 6
+    assert [h["epoch"] for h in search["history"]] == [1, 2, 3, 4, 5, 6]
+    assert not checkpoint.exists()
+    with load_run(out) as record:
+        (trial,) = record.trials()
+        assert trial.state.name == "COMPLETE"
 
 
 def test_a_limit_below_the_smallest_network_is_one_line(tmp_path: Path,

@@ -351,7 +351,8 @@ class DCANAS:
         return self.result.graph
 
     def _constrained(self, net: Supernet) -> float:
-        """The cost lambda's ascent compares with the target (``config.lambda_on``)."""
+        """The cost lambda's ascent compares with the target (``self.lambda_on``, ``auto``
+        resolved)."""
         with torch.no_grad():
             if self.lambda_on == "derived":
                 return self.expected.of_encoding(net.genotype())

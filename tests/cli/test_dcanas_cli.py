@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from fitnas.supernet.expected import ExpectedCost
 from fitnas.supernet.lug import LookupGraph
 from fitnas.supernet.peak import ExpectedPeak
 from fitnas.units import format_count
+from tests.study.procs import fitnas, start, stderr_of, wait_for
 
 SPACE = "darts:channels=4,layers=3"
 FAST = "epochs=1,batch_size=32"
@@ -94,21 +93,16 @@ def test_a_search_killed_in_its_supernet_phase_continues_when_run_again(tmp_path
     continues after the checkpoint's epoch, records the derived network and drops the
     checkpoint."""
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "fitnas", *BASE, "--strategy", "dcanas:epochs=6,batch_size=32",
-            "--max-params", str(int(smallest() * 2)), "--out", str(out)]
+    args = fitnas(*BASE, "--strategy", "dcanas:epochs=6,batch_size=32",
+                  "--max-params", str(int(smallest() * 2)), "--out", str(out))
     checkpoint = out / "supernet-0.pt"
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists():
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        assert time.monotonic() < deadline, "no checkpoint written"
-        time.sleep(0.02)
+    proc = start(args)
+    wait_for(proc, checkpoint.exists, timeout=300)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
+    stderr_of(proc, timeout=60)
     assert not (out / "supernet.json").exists() and checkpoint.exists()
-    resume = subprocess.run([sys.executable, "-m", "fitnas", "resume", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    resume = subprocess.run(fitnas("resume", str(out)), capture_output=True, text=True,
+                            timeout=120)
     assert resume.returncode == 2
     assert resume.stderr.strip().count("\n") == 0
     assert "run the same `fitnas search` command again" in resume.stderr

@@ -18,7 +18,9 @@ limit, it is brought under it with the least loss of architecture weight:
 
 Every step lowers the cost, so the loop ends; if no cheaper operation is left on the kept
 edges and the genotype is still over the limit, the space's cheapest genotype is taken (it meets
-any limit :func:`fitnas.supernet.run.plan_search` accepts). The edges a node keeps are not
+any limit :func:`fitnas.supernet.run.plan_search` accepts), and every operation it changes
+counts as replaced. (For the peak this happens: nb201's peak is set by several tensors live at
+once, so one operation replaced may not lower it.) The edges a node keeps are not
 changed: they are what the search ranked highest.
 """
 
@@ -56,6 +58,13 @@ def _replace(expected: CostSurrogate, genotype: Any, kind: str, position: int, o
     return expected.space.validate(tuple(cells))
 
 
+def _changed(expected: CostSurrogate, genotype: Any, other: Any) -> int:
+    """How many kept operations (or, on darts, kept edges) differ between two genotypes."""
+    if expected.space.name == "nb201":
+        return sum(a != b for a, b in zip(genotype, other))
+    return sum(a != b for cell, twin in zip(genotype, other) for a, b in zip(cell, twin))
+
+
 def derive_within(expected: CostSurrogate, genotype: Any, probabilities: dict[str, Tensor],
                   limit: float) -> tuple[Any, int]:
     """``genotype`` brought under ``limit`` (see the module docstring); the genotype and the
@@ -81,7 +90,8 @@ def derive_within(expected: CostSurrogate, genotype: Any, probabilities: dict[st
                 if best is None or key[0] < best[0]:
                     best = key
         if best is None:
-            return expected.cheapest(), steps + 1
+            cheapest = expected.cheapest()
+            return cheapest, steps + _changed(expected, genotype, cheapest)
         _, _, kind, position, cheaper = best
         genotype = _replace(expected, genotype, kind, position, expected.ops[cheaper])
         steps += 1
